@@ -1,0 +1,41 @@
+# The README's two commands:
+#   make demo   extract from the local Genesys simulator into DuckDB, verify, summarise
+#   make test   ruff + mypy + the whole pytest suite (unit, simulator, end-to-end PostgreSQL)
+# Both do their own set-up (scripts/bootstrap.sh is idempotent and fast when nothing changed).
+
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo
+
+demo: bootstrap
+	$(BIN)/python scripts/demo.py
+
+test: bootstrap-test lint types pytest
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+bootstrap-test:
+	@bash scripts/bootstrap.sh --postgres
+
+lint:
+	$(BIN)/ruff check .
+
+types:
+	$(BIN)/mypy
+	$(BIN)/mypy scripts/demo.py tests/e2e
+
+# pytest exit 5 means "no tests collected": never a success.
+pytest:
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+e2e: bootstrap-test
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf .demo
+	$(BIN)/meltano --environment=demo state clear --force demo:tap-genesys-analytics-to-target-duckdb || true
