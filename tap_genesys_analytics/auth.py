@@ -1,0 +1,295 @@
+"""Genesys Cloud regions and the OAuth client-credentials token provider.
+
+Regions: the 18 hosts of the official SDKs (reference §5.1); accepted as the SDK key
+(``eu_west_1``), the AWS-style name (``eu-west-1``) or the domain (``mypurecloud.ie``).
+
+Tokens: ``POST {login_url}/oauth/token`` with ``grant_type=client_credentials`` and HTTP Basic
+credentials (reference §5). One token is shared by all threads, refreshed shortly before
+``expires_in`` runs out, and refetched exactly once after a 401 (``invalidate``). Rejected
+credentials fail fast; 429/5xx/connection errors are retried a bounded number of times,
+honouring ``Retry-After``. Errors are one line and never contain the secret or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Region:
+    """One Genesys Cloud region: SDK key, domain, hosts and AWS-style name."""
+
+    key: str
+    domain: str
+    api_url: str
+    login_url: str
+    name: str
+
+
+_REGION_DOMAINS: dict[str, str] = {
+    "us_east_1": "mypurecloud.com",
+    "us_east_2": "use2.us-gov-pure.cloud",
+    "us_west_2": "usw2.pure.cloud",
+    "ca_central_1": "cac1.pure.cloud",
+    "sa_east_1": "sae1.pure.cloud",
+    "mx_central_1": "mxc1.pure.cloud",
+    "eu_west_1": "mypurecloud.ie",
+    "eu_west_2": "euw2.pure.cloud",
+    "eu_central_1": "mypurecloud.de",
+    "eu_central_2": "euc2.pure.cloud",
+    "eusc_de_east_1": "edee1.eusc-pure.cloud",
+    "me_central_1": "mec1.pure.cloud",
+    "ap_south_1": "aps1.pure.cloud",
+    "ap_southeast_1": "apse1.pure.cloud",
+    "ap_southeast_2": "mypurecloud.com.au",
+    "ap_northeast_1": "mypurecloud.jp",
+    "ap_northeast_2": "apne2.pure.cloud",
+    "ap_northeast_3": "apne3.pure.cloud",
+}
+
+REGIONS: dict[str, Region] = {
+    key: Region(
+        key=key,
+        domain=domain,
+        api_url=f"https://api.{domain}",
+        login_url=f"https://login.{domain}",
+        name=key.replace("_", "-"),
+    )
+    for key, domain in _REGION_DOMAINS.items()
+}
+
+_LOOKUP: dict[str, Region] = {}
+for _region in REGIONS.values():
+    for _alias in (_region.key, _region.name, _region.domain):
+        _LOOKUP[_alias] = _region
+
+
+def resolve_region(value: str) -> Region:
+    """Find a region by SDK key, AWS-style name or domain (``api.``/``login.`` hosts too)."""
+    from tap_genesys_analytics.settings import ConfigError
+
+    text = str(value).strip().lower()
+    for scheme in ("https://", "http://"):
+        text = text.removeprefix(scheme)
+    text = text.rstrip("/")
+    for host_prefix in ("api.", "login."):
+        if text.removeprefix(host_prefix) in _LOOKUP:
+            text = text.removeprefix(host_prefix)
+    region = _LOOKUP.get(text)
+    if region is None:
+        known = ", ".join(r.name for r in REGIONS.values())
+        raise ConfigError(
+            "region",
+            f"unknown region {str(value).strip()!r}; use one of {known} "
+            "(or the SDK key / domain), or set api_url and login_url",
+        )
+    return region
+
+
+class AuthError(Exception):
+    """Getting an access token failed; the message is one line without secrets."""
+
+
+class _Transient(Exception):
+    """A token-endpoint failure worth retrying (429, 5xx, network, garbage body)."""
+
+    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_LIFETIME_S = 300.0  # Genesys' shortest configurable token lifetime
+
+
+class TokenProvider:
+    """Client-credentials tokens for all threads of one run (thread-safe)."""
+
+    def __init__(  # noqa: PLR0917 (signature fixed by docs/architecture.md)
+        self,
+        login_url: str,
+        client_id: str,
+        client_secret: str,
+        session: requests.Session,
+        timeout: float,
+        refresh_margin_s: float = 300,
+        *,
+        max_retries: int = 4,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.token_url = login_url.rstrip("/") + "/oauth/token"
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._session = session
+        self._timeout = timeout
+        self._refresh_margin_s = refresh_margin_s
+        self._max_retries = max_retries
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self.fetches = 0  # successful token fetches (observable by tests and metrics)
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(token_url={self.token_url!r}, client_id={self._client_id!r})"
+
+    def token(self) -> str:
+        """The current access token; fetched on first use and shortly before expiry."""
+        with self._lock:
+            if self._token is None or self._clock() >= self._refresh_at:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` after a 401; callers holding an older token change nothing."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    # --- fetching ---------------------------------------------------------------------------
+
+    def _fetch(self) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = self._clock()
+            try:
+                token, lifetime = self._request()
+            except _Transient as exc:
+                if attempt > self._max_retries:
+                    raise AuthError(
+                        self._clean(
+                            f"token request to {self.token_url} failed after {attempt} tries: "
+                            f"{exc.cause}"
+                        )
+                    ) from None
+                wait = exc.retry_after
+                if wait is None:
+                    wait = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
+                    wait *= random.uniform(0.5, 1.0)
+                logger.warning(
+                    self._clean(
+                        f"token endpoint: {exc.cause}; retrying in {wait:.1f} s "
+                        f"(try {attempt + 1} of {self._max_retries + 1})"
+                    )
+                )
+                self._sleep(wait)
+                continue
+            margin = min(self._refresh_margin_s, lifetime / 2)
+            self._token = token
+            self._refresh_at = started + lifetime - margin
+            self.fetches += 1
+            logger.info("Obtained an access token valid for %d s", int(lifetime))
+            return
+
+    def _request(self) -> tuple[str, float]:
+        try:
+            response = self._session.post(
+                self.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(self._client_id, self._client_secret),
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+            )
+        except requests.Timeout:
+            raise _Transient(f"no answer within {self._timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        status = response.status_code
+        if status in RETRYABLE_STATUSES:
+            raise _Transient(
+                f"HTTP {status}{self._oauth_detail(response)}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (400, 401, 403):
+            raise AuthError(
+                self._clean(
+                    f"credentials rejected by {self.token_url}: HTTP {status}"
+                    f"{self._oauth_detail(response)}; check client_id/client_secret, region "
+                    "and that the OAuth client uses the Client Credentials grant"
+                )
+            )
+        if status != 200:
+            raise AuthError(
+                self._clean(
+                    f"token request to {self.token_url} failed: HTTP {status}"
+                    f"{self._oauth_detail(response)}"
+                )
+            )
+        return self._parse_token(response)
+
+    def _parse_token(self, response: requests.Response) -> tuple[str, float]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise _Transient("HTTP 200 with a body that is not JSON") from None
+        if not isinstance(body, dict):
+            raise _Transient("HTTP 200 with a JSON body that is not an object")
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise _Transient("HTTP 200 without an access_token")
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
+            logger.warning(
+                "Token response has no usable expires_in; assuming %d s", DEFAULT_LIFETIME_S
+            )
+            lifetime = DEFAULT_LIFETIME_S
+        return token, float(lifetime)
+
+    @staticmethod
+    def _oauth_detail(response: requests.Response) -> str:
+        """`` (error: description)`` from an OAuth error body, if there is one."""
+        try:
+            body: Any = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(body, dict):
+            return ""
+        error = body.get("error") or body.get("code")
+        description = body.get("description") or body.get("error_description") or (
+            body.get("message")
+        )
+        parts = [str(p) for p in (error, description) if p]
+        return f" ({': '.join(parts)})" if parts else ""
+
+    def _clean(self, message: str) -> str:
+        """One line, with the secret and the current token masked."""
+        for secret in (self._client_secret, self._token):
+            if secret:
+                message = message.replace(secret, "***")
+        return " ".join(message.split())
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date); None if absent."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
