@@ -16,10 +16,14 @@ from typing import Any
 __all__ = ["KnownFields", "compile_known_fields", "load_schema", "unknown_field_paths"]
 
 
-@functools.cache
 def load_schema(name: str = "conversation_details") -> dict[str, Any]:
     """The JSON schema ``schemas/<name>.json``, read once and shared: treat it as read-only
     (``copy.deepcopy`` it before changing anything)."""
+    return _read_schema(name)
+
+
+@functools.cache
+def _read_schema(name: str) -> dict[str, Any]:
     text = resources.files(__name__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -81,14 +85,15 @@ def _collect(record: dict[str, Any], known: KnownFields, prefix: str, found: set
         found.update(prefix + key for key in record.keys() - known.keys)
     for key, child in known.children:
         value = record.get(key)
-        if value is None:
+        if not value:
             continue
+        child_prefix = prefix + key + "."
         if isinstance(value, list):
             for item in value:
                 if isinstance(item, dict):
-                    _collect(item, child, f"{prefix}{key}.", found)
+                    _collect(item, child, child_prefix, found)
         elif isinstance(value, dict):
-            _collect(value, child, f"{prefix}{key}.", found)
+            _collect(value, child, child_prefix, found)
 
 
 def unknown_field_paths(record: dict[str, Any], schema: dict[str, Any]) -> set[str]:
