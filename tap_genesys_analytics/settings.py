@@ -345,13 +345,13 @@ def _duration(
         raise ConfigError(name, f"must be an ISO-8601 duration string, got {_kind(raw)}")
     if not low <= value <= high:
         raise ConfigError(
-            name, f"must be between {_fmt_duration(low)} and {_fmt_duration(high)}, "
-            f"got {_fmt_duration(value)}"
+            name, f"must be between {format_duration(low)} and {format_duration(high)}, "
+            f"got {format_duration(value)}"
         )
     return value
 
 
-def _fmt_duration(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
     """A compact ISO-8601 rendering (P3D, PT1H, PT5M, P1DT12H)."""
     days, rest = value.days, int(value.total_seconds()) - value.days * 86400
     hours, rest = divmod(rest, 3600)
