@@ -122,7 +122,16 @@ def media_type_filter(media_types: tuple[str, ...]) -> dict:
 
 def validate_settings(config: Mapping[str, Any], *, now: datetime | None = None) -> Settings:
     """Validate and resolve the raw config; raise `ConfigError` on the first bad setting."""
-    now = now or datetime.now(timezone.utc)
+    try:
+        return _validate(config, now or datetime.now(timezone.utc))
+    except ConfigError as exc:
+        secret = config.get("client_secret")
+        if isinstance(secret, str) and secret.strip() and secret.strip() in exc.problem:
+            raise ConfigError(exc.setting, exc.problem.replace(secret.strip(), "***")) from None
+        raise
+
+
+def _validate(config: Mapping[str, Any], now: datetime) -> Settings:
     client_id = _credential(config, "client_id")
     client_secret = _credential(config, "client_secret")
     region, api_url, login_url = _endpoints(config)
@@ -317,17 +326,17 @@ def _iso(value: datetime) -> str:
 
 def parse_duration(text: str, name: str) -> timedelta:
     """Parse an ISO-8601 duration without years/months (their length is ambiguous)."""
-    text = text.strip().upper()
+    original, text = text.strip(), text.strip().upper()
     if not text.startswith("P"):
-        raise ConfigError(name, f"{text!r} is not an ISO-8601 duration (e.g. PT1H, P1D)")
+        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration (e.g. PT1H, P1D)")
     try:
         parsed = pendulum.parse(text)
     except (ValueError, pendulum.parsing.exceptions.ParserError) as exc:
-        raise ConfigError(name, f"{text!r} is not a valid ISO-8601 duration") from exc
+        raise ConfigError(name, f"{original!r} is not a valid ISO-8601 duration") from exc
     if not isinstance(parsed, pendulum.Duration):
-        raise ConfigError(name, f"{text!r} is not an ISO-8601 duration")
+        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration")
     if parsed.years or parsed.months:
-        raise ConfigError(name, f"{text!r}: use days/hours (P30D), not years or months")
+        raise ConfigError(name, f"{original!r}: use days/hours (P30D), not years or months")
     return timedelta(seconds=parsed.total_seconds())
 
 

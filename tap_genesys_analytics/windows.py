@@ -111,14 +111,15 @@ def plan_windows(
 
 
 def split_window(window: Window, minimum: timedelta = MIN_WINDOW) -> tuple[Window, Window]:
-    """Halve a window (midpoint on a whole second when possible); refuse below ``minimum``."""
+    """Halve a window (midpoint rounded down to a whole second); refuse below ``minimum``."""
     half = window.duration / 2
     if half < minimum:
         raise WindowTooSmall(
             f"window {window.interval} cannot be split: halves would be shorter than {minimum}"
         )
-    whole_seconds = timedelta(seconds=int(half.total_seconds()))
-    middle = window.start + (whole_seconds if whole_seconds >= minimum else half)
+    middle = (window.start + half).replace(microsecond=0)
+    if middle - window.start < minimum or window.end - middle < minimum:
+        middle = window.start + half
     return Window(window.start, middle), Window(middle, window.end)
 
 
