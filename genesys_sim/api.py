@@ -1,0 +1,410 @@
+"""The simulator application: routes, auth, rate limit, faults, caching (transport-agnostic)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from genesys_sim.auth import OAuthError, TokenStore
+from genesys_sim.cache import LRU
+from genesys_sim.clock import SimClock
+from genesys_sim.config import SimConfig
+from genesys_sim.data import S_ID, S_START, DataSet, Row, days_touched, iso
+from genesys_sim.errors import (
+    ApiError,
+    bad_request,
+    correlation_id,
+    not_found,
+    rate_limited,
+    server_error,
+)
+from genesys_sim.faults import FaultInjector, FaultRule
+from genesys_sim.jobs import JobStore
+from genesys_sim.query import (
+    ASYNC_FIELDS,
+    Matcher,
+    Query,
+    _common,
+    job_candidates,
+    sync_candidates,
+    term_frequency,
+    validate_async,
+    validate_sync,
+)
+from genesys_sim.ratelimit import RateLimiter
+from genesys_sim.stats import Stats
+
+BASE = "/api/v2/analytics/conversations/details"
+QUERY_PATH = f"{BASE}/query"
+JOBS_PATH = f"{BASE}/jobs"
+_JOB_RE = re.compile(rf"^{JOBS_PATH}/([0-9a-fA-F-]{{1,64}})(/results)?$")
+HTML_BODY = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+             b"<h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response.</p>"
+             b"</body></html>")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    action: str | None = None  # "reset": drop the connection; "close": close without answering
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class SimApp:
+    """Everything except sockets: ``handle(method, target, headers, body) -> Response``."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.clock = SimClock(config.now)
+        self.data = DataSet(config)
+        self.tokens = TokenStore(config, self.clock)
+        self.limiter = RateLimiter(config)
+        self.faults = FaultInjector(config.seed)
+        self.jobs = JobStore(config)
+        self.stats = Stats()
+        self.version = 0
+        budget = max(16, config.cache_mb) << 20
+        self._records = LRU(max_bytes=budget // 2)
+        self._pages = LRU(max_bytes=budget // 2)
+        self._matches = LRU(max_items=32)
+        self._inflight: dict[tuple[Any, ...], Future[tuple[bytes, int, int]]] = {}
+        self._inflight_lock = threading.Lock()
+        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-prefetch")
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def close(self) -> None:
+        self._prefetch.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ settings
+    def update_config(self, **changes: Any) -> None:
+        self.config.update(**changes)
+        self.version += 1
+
+    # ------------------------------------------------------------------ records
+    def record_bytes(self, row: Row, now_ms: int, with_attributes: bool = False) -> bytes:
+        phase = -1 if now_ms >= self.data.final_ms(row) else now_ms
+        key = (row[S_ID], with_attributes, phase, self.version)
+        raw = self._records.get(key)
+        if raw is None:
+            raw = _json(self.data.render(row, now_ms, with_attributes))
+            self._records.put(key, raw, len(raw) + 100)
+        return raw
+
+    def matched(self, q: Query, now_ms: int) -> list[Row]:
+        key = (q.match_key, now_ms, self.version, self.config.overlap_check)
+        rows = self._matches.get(key)
+        if rows is None:
+            rows = sync_candidates(self.data, q, now_ms, self.config.overlap_check)
+            self._matches.put(key, rows)
+        return rows
+
+    def _with_duplicates(self, rows: list[Row], q: Query) -> list[Row]:
+        rule = self.faults.data_rule("duplicates")
+        if rule is None or not rows:
+            return rows
+        rng = random.Random(f"{self.config.seed}:{q.match_key}")
+        out = list(rows)
+        inserts = [(i, rows[i]) for i in range(len(rows)) if rng.random() < rule.dup_rate]
+        for offset, (i, row) in enumerate(inserts):
+            pos = min(len(out), i + offset + 1 + rng.randrange(40))
+            out.insert(pos, row)
+        return out
+
+    def _page_key(self, q: Query, now_ms: int) -> tuple[Any, ...]:
+        aggs = json.dumps(q.aggregations, sort_keys=True)
+        return (q.match_key, q.page_size, q.page_number, aggs, now_ms, self.version,
+                self.config.overlap_check, self.faults.version)
+
+    def _build_page(self, q: Query, now_ms: int) -> tuple[bytes, int, int]:
+        """(body prefix up to totalHits, totalHits, records on page)."""
+        unique = self.matched(q, now_ms)
+        rows = self._with_duplicates(unique, q)
+        first = (q.page_number - 1) * q.page_size
+        page, seen = [], set()
+        for row in rows[first:first + q.page_size]:
+            if row[S_ID] not in seen:  # the real API filters duplicates: pages may run short
+                seen.add(row[S_ID])
+                page.append(row)
+        parts = []
+        if page:
+            parts.append(b'"conversations":[' + b",".join(
+                self.record_bytes(r, now_ms) for r in page) + b"]")
+        if q.aggregations:
+            aggs = [term_frequency(self.data, unique, a, now_ms) if a["type"] == "termFrequency"
+                    else {"type": "numericRange", "metric": a.get("metric"), "results": []}
+                    for a in q.aggregations]
+            parts.append(b'"aggregations":' + _json(aggs))
+        prefix = b"{" + b"".join(p + b"," for p in parts)
+        return prefix, len(rows), len(page)
+
+    def page(self, q: Query, now_ms: int) -> tuple[bytes, int, int, bool]:
+        key = self._page_key(q, now_ms)
+        cached = self._pages.get(key)
+        hit = cached is not None
+        if cached is None:
+            with self._inflight_lock:
+                fut = self._inflight.get(key)
+            cached = fut.result() if fut is not None else self._build_page(q, now_ms)
+            self._pages.put(key, cached, len(cached[0]) + 200)
+        prefix, total, count = cached
+        if count == q.page_size and q.page_number * q.page_size < min(total,
+                                                                      self.config.max_results):
+            self._prefetch_page(q, now_ms)
+        return prefix, total, count, hit
+
+    def _prefetch_page(self, q: Query, now_ms: int) -> None:
+        nxt = Query(**{**q.__dict__, "page_number": q.page_number + 1})
+        key = self._page_key(nxt, now_ms)
+        if self._pages.get(key) is not None:
+            return
+        with self._inflight_lock:
+            if key in self._inflight:
+                return
+            fut = self._prefetch.submit(self._build_page, nxt, now_ms)
+            self._inflight[key] = fut
+
+        def done(f: Future[tuple[bytes, int, int]], key: tuple[Any, ...] = key) -> None:
+            if f.exception() is None:
+                result = f.result()
+                self._pages.put(key, result, len(result[0]) + 200)
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+
+        fut.add_done_callback(done)
+
+    # ------------------------------------------------------------------ ground truth
+    def ground_truth_rows(self, start_ms: int, end_ms: int,
+                          segment_filters: list[dict[str, Any]] | None = None,
+                          conversation_filters: list[dict[str, Any]] | None = None) -> list[Row]:
+        body: dict[str, Any] = {"interval": f"{iso(start_ms)}/{iso(end_ms)}"}
+        if segment_filters:
+            body["segmentFilters"] = segment_filters
+        if conversation_filters:
+            body["conversationFilters"] = conversation_filters
+        q = _common(body, ASYNC_FIELDS)
+        now_ms = self.clock.now_ms()
+        matcher = Matcher(self.data, q, now_ms)
+        out = []
+        for day in days_touched(start_ms, end_ms):
+            for row in self.data.day(day):
+                start = row[S_START]
+                if start >= end_ms or start > now_ms:
+                    break
+                if start >= start_ms and self.data.in_range(start) and matcher.matches(row):
+                    out.append(row)
+        return out
+
+    def ground_truth(self, start_ms: int, end_ms: int, **filters: Any) -> list[dict[str, Any]]:
+        now_ms = self.clock.now_ms()
+        return [json.loads(self.record_bytes(r, now_ms))
+                for r in self.ground_truth_rows(start_ms, end_ms, **filters)]
+
+    # ------------------------------------------------------------------ HTTP entry
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+        path = urlsplit(target).path.rstrip("/") or "/"
+        if path.startswith("/_sim"):
+            from genesys_sim.control import handle_control
+
+            return handle_control(self, method, path, body)
+        cid = correlation_id()
+        template, targets = self._classify(path)
+        fired = self.faults.decide(targets)
+        resp = self._handle_api(method, target, path, headers, body, fired, cid)
+        resp.headers.setdefault("ININ-Correlation-Id", cid)
+        self.stats.request(template, resp.status if resp.action is None else 0)
+        if resp.status == 429 and "Retry-After" in resp.headers:
+            self.stats.retry_after(int(resp.headers["Retry-After"]))
+        return resp
+
+    @staticmethod
+    def _classify(path: str) -> tuple[str, set[str]]:
+        if path == "/oauth/token":
+            return path, {"token"}
+        if path == QUERY_PATH:
+            return path, {"query", "api"}
+        if path == f"{JOBS_PATH}/availability":
+            return path, {"jobs", "api"}
+        m = _JOB_RE.match(path)
+        if m:
+            return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", "api"}
+        if path == JOBS_PATH:
+            return path, {"jobs", "api"}
+        return "other", {"api"}
+
+    def _handle_api(self, method: str, target: str, path: str, headers: Mapping[str, str],
+                    body: bytes, fired: list[FaultRule], cid: str) -> Response:
+        out_headers: dict[str, str] = {}
+        try:
+            for rule in fired:
+                if rule.kind in ("revoke", "latency", "hang", "reset"):
+                    self.stats.fault(rule.kind)
+                if rule.kind == "revoke":
+                    self.tokens.revoke_all()
+                elif rule.kind == "latency":
+                    self.sleep(rule.latency_s)
+                elif rule.kind == "hang":
+                    self.sleep(min(rule.hang_s, self.config.max_hang_s))
+                    return Response(0, action="close")
+                elif rule.kind == "reset":
+                    return Response(0, action="reset")
+            if path == "/oauth/token":
+                self._status_faults(fired)
+                return self._token(method, headers, body)
+            try:
+                token = self.tokens.check(headers.get("Authorization"))
+            except ApiError:
+                _ok, rl, _r = self.limiter.hit("unauthenticated")
+                out_headers.update(rl)
+                raise
+            allowed, rl, retry = self.limiter.hit(token)
+            out_headers.update(rl)
+            if not allowed:
+                raise rate_limited(retry)
+            self._status_faults(fired)
+            resp = self._route(method, target, path, body)
+            resp.headers.update(out_headers)
+            return self._post_faults(resp, fired)
+        except ApiError as err:
+            out_headers.update(err.headers)
+            return Response(err.status, _json(err.body(cid)), out_headers)
+
+    def _status_faults(self, fired: list[FaultRule]) -> None:
+        for rule in fired:
+            if rule.kind == "status":
+                self.stats.fault("status")
+                err = server_error(rule.status)
+                if rule.retry_after is not None:
+                    err.headers["Retry-After"] = str(rule.retry_after)
+                raise err
+            if rule.kind == "rate_limit":
+                self.stats.fault("rate_limit")
+                raise rate_limited(rule.retry_after if rule.retry_after is not None else 1)
+
+    def _post_faults(self, resp: Response, fired: list[FaultRule]) -> Response:
+        if resp.status != 200:
+            return resp
+        for rule in fired:
+            if rule.kind == "empty_page" and resp.body.startswith(b'{"conversations"'):
+                total = json.loads(resp.body).get("totalHits", 0)
+                resp.body = _json({"totalHits": total})
+            elif rule.kind == "total_hits" and b'"totalHits":' in resp.body:
+                head, _, tail = resp.body.rpartition(b'"totalHits":')
+                true_total = int(tail.rstrip(b"}"))
+                resp.body = head + b'"totalHits":%d}' % max(0, round(true_total * rule.factor))
+            elif rule.kind == "truncated":
+                resp.body = resp.body[: max(1, len(resp.body) // 2)]
+            elif rule.kind == "html":
+                resp.body, resp.content_type = HTML_BODY, "text/html"
+            else:
+                continue
+            self.stats.fault(rule.kind)
+        return resp
+
+    # ------------------------------------------------------------------ endpoints
+    def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
+        if method != "POST":
+            raise ApiError(405, "method.not.allowed", "Use POST for /oauth/token.")
+        try:
+            token = self.tokens.issue(headers.get("Authorization"), body)
+        except OAuthError as err:
+            return Response(err.status, _json(err.body))
+        self.stats.token()
+        return Response(200, _json(token))
+
+    def _route(self, method: str, target: str, path: str, body: bytes) -> Response:
+        now_ms = self.clock.now_ms()
+        if path == QUERY_PATH:
+            self._method(method, "POST")
+            return self._query(body, now_ms)
+        if path == JOBS_PATH:
+            self._method(method, "POST")
+            q = validate_async(_load(body))
+            job = self.jobs.create(q, now_ms)
+            return Response(202, _json({"jobId": job.job_id}))
+        if path == f"{JOBS_PATH}/availability":
+            self._method(method, "GET")
+            return Response(200, _json(
+                {"dataAvailabilityDate": iso(self.jobs.availability_ms(now_ms))}))
+        m = _JOB_RE.match(path)
+        if m and m.group(2):
+            self._method(method, "GET")
+            return self._job_results(m.group(1), target, now_ms)
+        if m:
+            if method == "DELETE":
+                self.jobs.delete(m.group(1))
+                return Response(204)
+            self._method(method, "GET")
+            return Response(200, _json(self.jobs.status(m.group(1), now_ms)))
+        raise not_found(path)
+
+    @staticmethod
+    def _method(method: str, allowed: str) -> None:
+        if method != allowed:
+            raise ApiError(405, "method.not.allowed", f"Method {method} is not allowed here.")
+
+    def _query(self, body: bytes, now_ms: int) -> Response:
+        q = validate_sync(_load(body), self.config)
+        prefix, total, count, hit = self.page(q, now_ms)
+        self.stats.page(count, hit)
+        self._latency(count)
+        return Response(200, prefix + b'"totalHits":%d}' % total)
+
+    def _job_results(self, job_id: str, target: str, now_ms: int) -> Response:
+        job = self.jobs.ready(job_id, now_ms)
+        params = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
+        size = self.config.job_results_default_page_size
+        if "pageSize" in params:
+            try:
+                size = int(params["pageSize"])
+            except ValueError as exc:
+                raise bad_request("pageSize must be an integer.", "bad.request",
+                                  "pageSize") from exc
+            if not 1 <= size <= self.config.job_results_max_page_size:
+                raise bad_request(
+                    f"pageSize must be between 1 and {self.config.job_results_max_page_size}.",
+                    "bad.request", "pageSize")
+        offset = self.jobs.decode_cursor(job_id, params["cursor"]) if params.get("cursor") else 0
+        if job.rows is None:
+            job.rows = job_candidates(self.data, job.query, job.submitted_ms, job.available_ms)
+        page = job.rows[offset:offset + size]
+        parts = []
+        if page:
+            parts.append(b'"conversations":[' + b",".join(
+                self.record_bytes(r, job.submitted_ms, True) for r in page) + b"]")
+        if offset + size < len(job.rows):
+            parts.append(b'"cursor":' + _json(self.jobs.encode_cursor(job_id, offset + size)))
+        parts.append(b'"dataAvailabilityDate":' + _json(iso(job.available_ms)))
+        self.stats.page(len(page), False)
+        self._latency(len(page))
+        return Response(200, b"{" + b",".join(parts) + b"}")
+
+    def _latency(self, records: int) -> None:
+        delay = self.config.latency_s + self.config.latency_per_record_s * records
+        if delay > 0:
+            self.sleep(delay)
+
+
+def _load(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError as exc:
+        raise bad_request("The request body could not be parsed as JSON.") from exc
+
+
+
+
+__all__ = ["QUERY_PATH", "Response", "SimApp", "rate_limited"]

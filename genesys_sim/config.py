@@ -1,0 +1,117 @@
+"""Simulator configuration (one dataclass, every behaviour switch has a default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or offset) into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        if len(text) == 10:  # bare date
+            text += "T00:00:00+00:00"
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+#: Config fields that may be changed on a running simulator (Python, control endpoint).
+RUNTIME_FIELDS = (
+    "latency_s",
+    "latency_per_record_s",
+    "rate_limit_per_minute",
+    "rate_limit_window_s",
+    "overlap_check",
+    "token_lifetime_s",
+    "late_wrapup_fraction",
+    "late_wrapup_delay_s",
+    "data_availability_lag_s",
+    "job_polls_queued",
+    "job_polls_pending",
+    "job_run_s",
+    "job_ttl_s",
+)
+
+
+@dataclass
+class SimConfig:
+    """Everything a scenario can set. See docs/simulator.md for each behaviour."""
+
+    seed: int = 42
+    conversations_per_day: int = 500
+    data_start: str | datetime = "2024-05-01T00:00:00Z"
+    data_end: str | datetime | None = None
+    now: str | datetime = "2024-05-08T00:00:00Z"
+    #: {"YYYY-MM-DD": volume} overrides the daily volume (e.g. a >100,000 "hot day").
+    hot_days: dict[str, int] = field(default_factory=dict)
+    clients: dict[str, str] = field(default_factory=lambda: {"sim-client": "sim-secret"})
+    token_lifetime_s: int = 86399
+    rate_limit_per_minute: int = 300
+    rate_limit_window_s: int = 60
+    latency_s: float = 0.0
+    latency_per_record_s: float = 0.0
+    overlap_check: bool = True
+    #: fraction of agent-handled conversations whose wrap-up segment arrives late.
+    late_wrapup_fraction: float = 0.05
+    late_wrapup_delay_s: int = 6 * 3600
+    # limits (reference §1.4 / §9)
+    max_interval_days: int = 7
+    max_interval_days_filtered: int = 31
+    max_page_size: int = 100
+    default_page_size: int = 25
+    max_results: int = 100_000
+    # async jobs (reference §2)
+    data_availability_lag_s: int = 3 * 3600
+    job_polls_queued: int = 1
+    job_polls_pending: int = 1
+    job_run_s: float = 30.0
+    job_ttl_s: int = 86400
+    job_results_default_page_size: int = 100
+    job_results_max_page_size: int = 1000
+    # server
+    host: str = "127.0.0.1"
+    port: int = 0
+    cache_mb: int = 512
+    max_hang_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.data_start = parse_time(self.data_start)
+        self.now = parse_time(self.now)
+        if self.data_end is not None:
+            self.data_end = parse_time(self.data_end)
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"host: the simulator listens on loopback only, got {self.host!r}")
+        if self.conversations_per_day < 0:
+            raise ValueError("conversations_per_day: must be >= 0")
+        if not 0.0 <= self.late_wrapup_fraction <= 1.0:
+            raise ValueError("late_wrapup_fraction: must be within [0, 1]")
+        for day in self.hot_days:
+            parse_time(day)
+
+    @property
+    def start_dt(self) -> datetime:
+        assert isinstance(self.data_start, datetime)
+        return self.data_start
+
+    @property
+    def end_dt(self) -> datetime | None:
+        assert self.data_end is None or isinstance(self.data_end, datetime)
+        return self.data_end
+
+    def update(self, **changes: Any) -> None:
+        """Change runtime-mutable fields (unknown or fixed fields raise ValueError)."""
+        names = {f.name for f in fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise ValueError(f"{key}: unknown simulator setting")
+            if key not in RUNTIME_FIELDS:
+                raise ValueError(f"{key}: cannot be changed on a running simulator")
+            setattr(self, key, type(getattr(self, key))(value))

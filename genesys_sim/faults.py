@@ -1,0 +1,149 @@
+"""Fault switches: which requests misbehave and how (docs/simulator.md lists every kind)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: kinds decided before the request is handled
+PRE_KINDS = ("revoke", "latency", "hang", "reset", "status", "rate_limit")
+#: kinds that alter a successful response
+POST_KINDS = ("empty_page", "total_hits", "truncated", "html")
+#: kinds that change the data the query sees (always on while configured)
+DATA_KINDS = ("duplicates",)
+KINDS = PRE_KINDS + POST_KINDS + DATA_KINDS
+TARGETS = ("query", "jobs", "token", "api", "any")
+FAULT_STATUSES = (408, 500, 502, 503, 504)
+
+
+@dataclass
+class FaultRule:
+    """One switch. Fires on the ``on`` request numbers (1-based, counted per rule over requests
+    of its ``target`` since it was configured), at ``rate`` (seeded RNG), or on every request
+    when neither is given. ``times`` caps how often it fires."""
+
+    kind: str
+    rate: float = 0.0
+    on: tuple[int, ...] = ()
+    target: str = "query"
+    times: int | None = None
+    status: int = 503  # status
+    retry_after: int | None = None  # status 503/429: Retry-After seconds (rate_limit default 1)
+    hang_s: float = 5.0  # hang: sleep then close without a response
+    latency_s: float = 0.5  # latency: extra delay
+    factor: float = 1.5  # total_hits: reported = round(true * factor)
+    dup_rate: float = 0.02  # duplicates: share of index entries duplicated (short pages)
+    seen: int = field(default=0, repr=False)
+    fired: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"fault kind: unknown {self.kind!r} (one of {', '.join(KINDS)})")
+        if self.target not in TARGETS:
+            raise ValueError(f"fault target: unknown {self.target!r} (one of {', '.join(TARGETS)})")
+        if self.kind == "status" and self.status not in FAULT_STATUSES:
+            raise ValueError(f"fault status: must be one of {FAULT_STATUSES}")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("fault rate: must be within [0, 1]")
+        self.on = tuple(int(n) for n in self.on)
+        self.hang_s = float(self.hang_s)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> FaultRule:
+        names = {f.name for f in fields(cls)} - {"seen", "fired"}
+        unknown = set(spec) - names
+        if unknown:
+            raise ValueError(f"fault: unknown option(s) {', '.join(sorted(unknown))}")
+        return cls(**spec)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultRule:
+        """CLI form ``kind[:opt=value,...]``, e.g. ``status:rate=0.05,status=503,retry_after=2``
+        or ``reset:on=3+7`` (request numbers joined by ``+``)."""
+        kind, _, opts = text.partition(":")
+        spec: dict[str, Any] = {"kind": kind.strip()}
+        for item in filter(None, (o.strip() for o in opts.split(","))):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key == "on":
+                spec[key] = tuple(int(v) for v in value.split("+") if v)
+            elif key in ("rate", "hang_s", "latency_s", "factor", "dup_rate"):
+                spec[key] = float(value)
+            elif key in ("status", "retry_after", "times"):
+                spec[key] = int(value)
+            else:
+                spec[key] = value
+        return cls.from_dict(spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["on"] = list(self.on)
+        return out
+
+
+def target_matches(rule_target: str, targets: set[str]) -> bool:
+    return rule_target == "any" or rule_target in targets
+
+
+class FaultInjector:
+    """Thread-safe set of fault rules with a seeded RNG (same seed -> same decisions)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self.version = 0
+
+    def configure(self, *rules: FaultRule | dict[str, Any], seed: int | None = None) -> None:
+        """Replace all rules (dicts are accepted, e.g. from the control endpoint)."""
+        parsed = [r if isinstance(r, FaultRule) else FaultRule.from_dict(r) for r in rules]
+        with self._lock:
+            self._rules = parsed
+            if seed is not None:
+                self._seed = seed
+            self._rng = random.Random(self._seed)
+            self.version += 1
+
+    def add(self, kind: str, **options: Any) -> FaultRule:
+        rule = FaultRule(kind=kind, **options)
+        with self._lock:
+            self._rules.append(rule)
+            self.version += 1
+        return rule
+
+    def clear(self) -> None:
+        self.configure()
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def decide(self, targets: set[str]) -> list[FaultRule]:
+        """Count this request for every matching rule; return the rules that fire on it."""
+        fired = []
+        with self._lock:
+            for rule in self._rules:
+                if rule.kind in DATA_KINDS or not target_matches(rule.target, targets):
+                    continue
+                rule.seen += 1
+                if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if rule.on or rule.rate:
+                    hit = rule.seen in rule.on or (rule.rate > 0 and self._rng.random() < rule.rate)
+                else:
+                    hit = True
+                if hit:
+                    rule.fired += 1
+                    fired.append(rule)
+        return fired
+
+    def data_rule(self, kind: str) -> FaultRule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.kind == kind:
+                    return rule
+        return None
