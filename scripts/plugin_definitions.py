@@ -1,0 +1,171 @@
+"""Keep meltano.yml's extractor and the Meltano Hub definition in step with the tap.
+
+The tap's settings schema (`tap-genesys-analytics --about --format=json`) is the single source
+of setting names, descriptions, required-ness and secrecy. This script renders them as Meltano
+settings (label, kind, description, default, `sensitive`) into
+
+- `meltano.yml` (plugins.extractors[tap-genesys-analytics]: capabilities + settings), and
+- `hub/tap-genesys-analytics.yml` (Meltano Hub extractor definition),
+
+and with `--check` only reports drift (exit 1), which a test runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+ROOT = Path(__file__).resolve().parents[1]
+MELTANO_YML = ROOT / "meltano.yml"
+HUB_FILE = ROOT / "hub" / "tap-genesys-analytics.yml"
+EXTRACTOR = "tap-genesys-analytics"
+REPO = "https://github.com/tap-genesys-analytics/tap-genesys-analytics"
+
+#: Capabilities Meltano should use (a subset of what --about lists).
+CAPABILITIES = ["about", "catalog", "discover", "state", "stream-maps", "schema-flattening"]
+#: SDK settings that need an optional extra this plugin does not install.
+SKIPPED = {"faker_config"}
+LABELS = {
+    "client_id": "OAuth client ID",
+    "client_secret": "OAuth client secret",
+    "region": "Region",
+    "api_url": "API base URL (override)",
+    "login_url": "Login base URL (override)",
+    "start_date": "Start date",
+    "end_date": "End date",
+    "page_size": "Page size",
+    "window_size": "Window size",
+    "lookback": "Lookback",
+    "settle_lag": "Settle lag",
+    "max_ongoing_age": "Max ongoing age",
+    "media_types": "Media types",
+    "segment_filters": "Segment filters",
+    "conversation_filters": "Conversation filters",
+    "request_timeout": "Request timeout (s)",
+    "max_retries": "Max retries",
+    "max_concurrency": "Max concurrency",
+    "requests_per_minute": "Requests per minute",
+    "stream_maps": "Stream maps",
+    "stream_map_config": "Stream map config",
+    "flattening_enabled": "Enable schema flattening",
+    "flattening_max_depth": "Max flattening depth",
+    "flattening_max_key_length": "Max flattened key length",
+    "flattening_separator": "Flattening separator",
+    "batch_config": "Batch config",
+}
+DATE_SETTINGS = {"start_date", "end_date"}
+KINDS = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+
+
+def about() -> dict[str, Any]:
+    exe = Path(sys.executable).with_name(EXTRACTOR)
+    out = subprocess.run(
+        [str(exe), "--about", "--format=json"], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(json.loads(out))
+
+
+def meltano_settings(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Meltano setting definitions for every tap setting (in the tap's order)."""
+    result = []
+    for name, prop in info["settings"]["properties"].items():
+        if name in SKIPPED:
+            continue
+        types = prop.get("type", ["string"])
+        json_type = next(t for t in ([types] if isinstance(types, str) else types) if t != "null")
+        setting: dict[str, Any] = {
+            "name": name,
+            "label": LABELS.get(name, name.replace("_", " ").capitalize()),
+            "kind": "date_iso8601" if name in DATE_SETTINGS else KINDS[json_type],
+            "description": " ".join(str(prop.get("description", "")).split()),
+        }
+        if prop.get("default") is not None:
+            setting["value"] = prop["default"]
+        if prop.get("secret"):
+            setting["sensitive"] = True
+        result.append(setting)
+    return result
+
+
+def hub_definition(info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": EXTRACTOR,
+        "namespace": "tap_genesys_analytics",
+        "variant": "tap-genesys-analytics",
+        "label": "Genesys Cloud Analytics",
+        "description": "Genesys Cloud conversation detail records",
+        "logo_url": "/assets/logos/extractors/genesys.png",
+        "domain_url": "https://developer.genesys.cloud/analyticsdatamanagement/analytics/detail/",
+        "repo": REPO,
+        "docs": f"{REPO}#readme",
+        "pip_url": f"git+{REPO}.git",
+        "executable": EXTRACTOR,
+        "maintenance_status": "active",
+        "keywords": ["meltano_sdk", "genesys", "purecloud", "contact-center"],
+        "capabilities": CAPABILITIES,
+        "settings_group_validation": [sorted(info["settings"].get("required", []))],
+        "settings": meltano_settings(info),
+    }
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    yaml.width = 100
+    return yaml
+
+
+def render_meltano_yml(info: dict[str, Any]) -> str:
+    yaml = _yaml()
+    doc = yaml.load(MELTANO_YML.read_text())
+    extractor = next(p for p in doc["plugins"]["extractors"] if p["name"] == EXTRACTOR)
+    extractor["capabilities"] = CAPABILITIES
+    extractor["settings_group_validation"] = [sorted(info["settings"].get("required", []))]
+    extractor["settings"] = [CommentedMap(s) for s in meltano_settings(info)]
+    buf = io.StringIO()
+    yaml.dump(doc, buf)
+    return buf.getvalue()
+
+
+def render_hub(info: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    buf.write("# Meltano Hub extractor definition (generated by scripts/plugin_definitions.py)\n")
+    _yaml().dump(hub_definition(info), buf)
+    return buf.getvalue()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report drift, write nothing")
+    args = parser.parse_args()
+    info = about()
+    wanted = {MELTANO_YML: render_meltano_yml(info), HUB_FILE: render_hub(info)}
+    drift = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for path in drift:
+            print(f"{path.relative_to(ROOT)} is out of date: run scripts/plugin_definitions.py")
+        return 1 if drift else 0
+    for path in drift:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""meltano.yml and the Meltano Hub definition describe the tap as it is, and Meltano reads them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.e2e.meltano import PROJECT_ROOT, MeltanoRunner
+
+SCRIPT = PROJECT_ROOT / "scripts" / "plugin_definitions.py"
+
+
+def _extractor() -> dict:
+    doc = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    return next(p for p in doc["plugins"]["extractors"] if p["name"] == "tap-genesys-analytics")
+
+
+def test_meltano_yml_and_hub_file_match_the_taps_settings() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_extractor_setting_has_label_description_and_kind() -> None:
+    settings = _extractor()["settings"]
+    assert {s["name"] for s in settings} >= {
+        "client_id", "client_secret", "region", "api_url", "login_url", "start_date",
+        "end_date", "page_size", "window_size", "lookback", "media_types", "segment_filters",
+        "conversation_filters",
+    }  # fmt: skip
+    for setting in settings:
+        assert setting.get("label") and setting.get("description") and setting.get("kind"), setting
+    sensitive = {s["name"] for s in settings if s.get("sensitive")}
+    assert sensitive == {"client_secret"}
+
+
+def test_meltano_4_conventions() -> None:
+    doc = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    assert "version" not in doc
+    assert doc["default_environment"] == "dev"
+    assert {e["name"] for e in doc["environments"]} == {"dev", "demo"}
+    extractor = _extractor()
+    assert extractor["namespace"] == "tap_genesys_analytics"
+    assert extractor["pip_url"] == "-e ."
+    assert set(extractor["capabilities"]) == {
+        "about", "catalog", "discover", "state", "stream-maps", "schema-flattening"
+    }  # fmt: skip
+    loaders = {p["name"]: p for p in doc["plugins"]["loaders"]}
+    assert loaders["target-postgres"]["variant"] == "meltanolabs"
+    pg_settings = {s["name"]: s for s in loaders["target-postgres"]["settings"]}
+    assert pg_settings["load_method"]["value"] == "upsert"
+    assert "duckdb==1.2.2" in loaders["target-duckdb"]["pip_url"].split()
+
+
+def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> None:
+    runner = MeltanoRunner(workdir=tmp_path)
+    proc = runner.run(
+        "config", "--unsafe", "print", "tap-genesys-analytics",
+        extra_env={
+            "TAP_GENESYS_ANALYTICS_CLIENT_ID": "env-client",
+            "TAP_GENESYS_ANALYTICS_CLIENT_SECRET": "env-secret",
+            "TAP_GENESYS_ANALYTICS_START_DATE": "2024-05-01",
+            "TAP_GENESYS_ANALYTICS_MEDIA_TYPES": '["voice","chat"]',
+            "TAP_GENESYS_ANALYTICS_PAGE_SIZE": "50",
+            "TAP_GENESYS_ANALYTICS_SEGMENT_FILTERS":
+                '[{"type":"or","predicates":[{"dimension":"queueId","value":"q1"}]}]',
+        },
+    )  # fmt: skip
+    config = json.loads(proc.stdout[proc.stdout.find("{"):])
+    assert config["client_id"] == "env-client"
+    assert config["client_secret"] == "env-secret"
+    assert config["media_types"] == ["voice", "chat"]
+    assert config["page_size"] == 50
+    assert config["segment_filters"][0]["predicates"][0]["dimension"] == "queueId"
+    assert config["region"] == "us-east-1"  # default from the plugin definition
