@@ -187,8 +187,16 @@ class GenesysClient:
 
     # -- public -------------------------------------------------------------------------------
 
-    def post_query(self, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+    def post_query(
+        self,
+        body: Mapping[str, Any],
+        *,
+        what: str,
+        on_send: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """POST one details query; ``what`` names the window and page in errors.
+
+        ``on_send`` (optional) is called before each request is sent (per-window counters).
 
         Retries 429 (after ``Retry-After``, pausing every worker), 5xx/408, timeouts,
         connection errors and unreadable 200 bodies; refreshes the token once on 401.
@@ -207,6 +215,8 @@ class GenesysClient:
                 waited_429 = False
             token = self.tokens.token()
             self.redact.add(token)
+            if on_send is not None:
+                on_send()
             try:
                 return self._send(body, token, what)
             except _Unauthorized as exc:
