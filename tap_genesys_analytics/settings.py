@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -392,7 +393,8 @@ def _number(config: Mapping[str, Any], name: str, default: float, high: float) -
     if raw is None:
         return default
     value: float | None = None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    # singer-sdk reads JSON config floats as Decimal (Meltano `decimal` kind, config files)
+    if isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
         value = float(raw)
     elif isinstance(raw, str):
         try:
