@@ -1,0 +1,381 @@
+"""Regions and the client-credentials token provider, against a real local HTTP server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+from PureCloudPlatformClientV2 import PureCloudRegionHosts
+
+from tap_genesys_analytics.auth import (
+    REGIONS,
+    AuthError,
+    TokenProvider,
+    parse_retry_after,
+    resolve_region,
+)
+from tap_genesys_analytics.settings import ConfigError
+
+CLIENT_ID = "sim-client"
+SECRET = "sim-secret-Do-Not-Print"
+
+
+# --- regions ---------------------------------------------------------------------------------
+
+def test_there_are_18_regions_matching_the_official_sdk_hosts() -> None:
+    assert len(REGIONS) == 18
+    sdk = {member.name: member.get_api_host() for member in PureCloudRegionHosts}
+    assert {key: r.api_url for key, r in REGIONS.items()} == sdk
+
+
+@pytest.mark.parametrize("key", sorted(REGIONS))
+def test_every_region_resolves_from_all_three_spellings(key: str) -> None:
+    region = REGIONS[key]
+    for spelling in (key, key.replace("_", "-"), region.domain, key.upper(), f" {region.domain} ",
+                     f"https://api.{region.domain}/", f"login.{region.domain}"):
+        assert resolve_region(spelling) is region, spelling
+    assert region.name == key.replace("_", "-")
+    assert region.login_url == f"https://login.{region.domain}"
+    assert region.api_url == f"https://api.{region.domain}"
+
+
+@pytest.mark.parametrize("value", ["", "eu-west-9", "purecloud.ie", "mars", "eu_west"])
+def test_unknown_region_is_a_config_error_naming_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_region(value)
+    assert str(info.value).startswith("region: unknown region")
+    assert "eu-west-1" in str(info.value)
+
+
+# --- a scripted local token endpoint ---------------------------------------------------------
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: object = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+
+
+class TokenServer:
+    """Answers POST /oauth/token from a script; then with fresh tokens."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.seen: list[Seen] = []
+        self.lifetime = 86399
+        self.delay_s = 0.0
+        self._issued = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                form = parse_qs(self.rfile.read(length).decode())
+                reply = server.next_reply(Seen(self.path, dict(self.headers), form))
+                time.sleep(reply.delay_s)
+                raw = reply.body if isinstance(reply.body, bytes) else json.dumps(
+                    reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def next_reply(self, seen: Seen) -> Reply:
+        with self._lock:
+            self.seen.append(seen)
+            if self.script:
+                return self.script.pop(0)
+            self._issued += 1
+            body = {"access_token": f"token-{self._issued}", "token_type": "bearer",
+                    "expires_in": self.lifetime}
+            return Reply(body=body, delay_s=self.delay_s)
+
+    @property
+    def requests(self) -> int:
+        return len(self.seen)
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    srv = TokenServer()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def provider(url: str, clock: FakeClock | None = None, **kwargs: object) -> TokenProvider:
+    extra: dict = {"clock": clock, "sleep": clock.sleep} if clock else {}
+    extra.update(kwargs)
+    return TokenProvider(url, CLIENT_ID, SECRET, requests.Session(), 5.0, **extra)
+
+
+# --- token fetching --------------------------------------------------------------------------
+
+def test_token_request_is_client_credentials_with_http_basic(server: TokenServer) -> None:
+    tokens = provider(server.url + "/")
+    assert tokens.token() == "token-1"
+    (seen,) = server.seen
+    assert seen.path == "/oauth/token"
+    expected = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
+    assert seen.headers["Authorization"] == f"Basic {expected}"
+    assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert seen.form == {"grant_type": ["client_credentials"]}  # no secret in the body
+
+
+def test_token_is_cached_until_shortly_before_expiry(server: TokenServer, clock: FakeClock) -> None:
+    tokens = provider(server.url, clock)
+    assert [tokens.token() for _ in range(5)] == ["token-1"] * 5
+    assert server.requests == 1
+    clock.now += 86399 - 300 - 1  # default margin: refreshed 300 s before expires_in
+    assert tokens.token() == "token-1"
+    clock.now += 2
+    assert tokens.token() == "token-2"
+    assert server.requests == 2
+
+
+def test_short_lifetimes_refresh_at_half_life(server: TokenServer, clock: FakeClock) -> None:
+    server.lifetime = 10
+    tokens = provider(server.url, clock)
+    assert tokens.token() == "token-1"
+    clock.now += 4.9
+    assert tokens.token() == "token-1"
+    clock.now += 0.2  # past 5 s = half of 10 s (the 300 s margin is capped)
+    assert tokens.token() == "token-2"
+
+
+def test_refresh_before_expiry_with_the_real_clock(server: TokenServer) -> None:
+    server.lifetime = 1
+    tokens = provider(server.url, refresh_margin_s=300)
+    first = tokens.token()
+    time.sleep(0.6)  # past half of the 1 s lifetime
+    assert tokens.token() != first
+    assert server.requests == 2
+
+
+def test_missing_expires_in_assumes_the_shortest_genesys_lifetime(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.script = [Reply(body={"access_token": "abc"})]
+    tokens = provider(server.url, clock, refresh_margin_s=60)
+    assert tokens.token() == "abc"
+    clock.now += 239
+    assert tokens.token() == "abc"
+    clock.now += 2
+    assert tokens.token() == "token-1"
+
+
+def test_concurrent_first_callers_share_one_fetch(server: TokenServer) -> None:
+    server.delay_s = 0.2
+    tokens = provider(server.url)
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(tokens.token())
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == ["token-1"] * 8
+    assert server.requests == 1
+
+
+def test_invalidate_from_8_threads_after_the_same_401_refetches_once(server: TokenServer) -> None:
+    tokens = provider(server.url)
+    stale = tokens.token()
+    server.delay_s = 0.05
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def worker() -> None:
+        barrier.wait()
+        tokens.invalidate(stale)
+        results.append(tokens.token())
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == ["token-2"] * 8
+    assert server.requests == 2
+    assert tokens.fetches == 2
+
+
+def test_invalidating_an_older_token_keeps_the_current_one(server: TokenServer) -> None:
+    tokens = provider(server.url)
+    first = tokens.token()
+    tokens.invalidate(first)
+    assert tokens.token() == "token-2"
+    tokens.invalidate(first)  # a late 401 for the old token
+    tokens.invalidate("something-else")
+    assert tokens.token() == "token-2"
+    assert server.requests == 2
+
+
+# --- failures --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_rejected_credentials_fail_fast_without_the_secret(
+    server: TokenServer, clock: FakeClock, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.script = [Reply(status, {"error": "invalid_client",
+                                    "description": "client authentication failed"})]
+    tokens = provider(server.url, clock)
+    with pytest.raises(AuthError) as info:
+        tokens.token()
+    message = str(info.value)
+    assert f"HTTP {status}" in message
+    assert "invalid_client: client authentication failed" in message
+    assert "\n" not in message
+    assert SECRET not in message and SECRET not in caplog.text
+    assert server.requests == 1  # no retry storm
+    assert clock.slept == []
+
+
+def test_an_echoed_secret_in_the_error_body_is_masked(server: TokenServer) -> None:
+    server.script = [Reply(401, {"error": "invalid_client", "description": f"bad {SECRET}"})]
+    with pytest.raises(AuthError) as info:
+        provider(server.url).token()
+    assert SECRET not in str(info.value)
+    assert "***" in str(info.value)
+
+
+def test_429_on_the_token_endpoint_waits_retry_after_then_succeeds(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    body = {"message": "Rate limit exceeded the maximum. Retry the request in [7] seconds",
+            "code": "too.many.requests.retry.after", "status": 429}
+    server.script = [Reply(429, body, {"Retry-After": "7"}), Reply(429, body, {"Retry-After": "2"})]
+    tokens = provider(server.url, clock)
+    assert tokens.token() == "token-1"
+    assert clock.slept == [7.0, 2.0]
+    assert server.requests == 3
+
+
+def test_429_retry_after_is_honoured_in_real_time(server: TokenServer) -> None:
+    server.script = [Reply(429, {"code": "too.many.requests"}, {"Retry-After": "1"})]
+    started = time.monotonic()
+    assert provider(server.url).token() == "token-1"
+    assert time.monotonic() - started >= 0.95
+
+
+def test_server_errors_are_retried_with_growing_backoff(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.script = [Reply(503, {"code": "service.unavailable"}), Reply(502, b"<html>"),
+                     Reply(200, b"not json"), Reply(200, {"token_type": "bearer"})]
+    tokens = provider(server.url, clock, backoff_base_s=1.0, backoff_cap_s=30.0)
+    assert tokens.token() == "token-1"
+    assert server.requests == 5
+    assert len(clock.slept) == 4
+    for attempt, slept in enumerate(clock.slept):
+        assert 0.5 * 2**attempt <= slept <= 2**attempt
+
+
+def test_persistent_server_errors_end_in_one_line_auth_error(
+    server: TokenServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.script = [Reply(500, {"code": "internal.server.error"})] * 10
+    tokens = provider(server.url, clock, max_retries=3)
+    with pytest.raises(AuthError) as info:
+        tokens.token()
+    assert server.requests == 4  # bounded: 1 + max_retries
+    assert "failed after 4 tries: HTTP 500 (internal.server.error)" in str(info.value)
+    assert SECRET not in caplog.text + str(info.value)
+
+
+def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tokens = provider(f"http://127.0.0.1:{port}", clock, max_retries=2)
+    with pytest.raises(AuthError) as info:
+        tokens.token()
+    assert "failed after 3 tries" in str(info.value)
+    assert "ConnectionError" in str(info.value)
+    assert len(clock.slept) == 2
+
+
+def test_a_hanging_token_endpoint_times_out_and_is_retried(server: TokenServer) -> None:
+    server.script = [Reply(delay_s=1.5, body={"access_token": "late", "expires_in": 60})]
+    tokens = TokenProvider(server.url, CLIENT_ID, SECRET, requests.Session(), 0.3,
+                           sleep=lambda s: None)
+    assert tokens.token() == "token-1"
+    assert server.requests == 2
+
+
+def test_repr_of_the_provider_shows_neither_secret_nor_token(server: TokenServer) -> None:
+    tokens = provider(server.url)
+    token = tokens.token()
+    assert SECRET not in repr(tokens) and token not in repr(tokens)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, None), ("", None), ("3", 3.0), (" 1.5 ", 1.5), ("-4", 0.0), ("soon", None)],
+)
+def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header) == expected
+
+
+def test_retry_after_http_date_is_seconds_from_now() -> None:
+    from email.utils import formatdate
+
+    value = parse_retry_after(formatdate(time.time() + 30, usegmt=True))
+    assert value is not None and 25 <= value <= 31
