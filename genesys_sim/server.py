@@ -83,7 +83,7 @@ class SimServer:
             self._httpd = _HTTPServer((self.config.host, self.config.port), _Handler)
             self._httpd.app = self.app  # type: ignore[attr-defined]
             self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.2},
+                                            kwargs={"poll_interval": 0.05},
                                             name="genesys-sim", daemon=True)
             self._thread.start()
         return self
