@@ -23,7 +23,7 @@ from tap_genesys_analytics.client import GenesysClient, make_session
 from tap_genesys_analytics.extract import WindowDone, WindowPage, WindowReader, parse_instant
 from tap_genesys_analytics.pagination import EMPTY_PAGE_DELAY_S, EMPTY_PAGE_RETRIES
 from tap_genesys_analytics.schemas import load_schema, unknown_field_paths
-from tap_genesys_analytics.settings import Settings, parse_datetime, validate_settings
+from tap_genesys_analytics.settings import Settings, parse_datetime, to_utc, validate_settings
 from tap_genesys_analytics.windows import plan_windows, resume_point, safe_bookmark
 
 MAX_INTERVAL = timedelta(days=7)  # the API's interval limit without filters
@@ -80,7 +80,8 @@ class ConversationDetailsStream(Stream):
         value = state.get("replication_key_value")
         if not value or state.get("replication_key", self.replication_key) != self.replication_key:
             return None
-        return parse_datetime(str(value), "state")
+        # plain datetime: pendulum DateTime(+00:00) - timedelta loses its tzinfo
+        return to_utc(parse_datetime(str(value), "state"))
 
     def _write_bookmark(self, bookmark: datetime) -> None:
         """Emit a STATE message whose bookmark is ``bookmark``."""
