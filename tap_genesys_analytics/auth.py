@@ -7,13 +7,15 @@ Tokens: ``POST {login_url}/oauth/token`` with ``grant_type=client_credentials`` 
 credentials (reference §5). One token is shared by all threads, refreshed shortly before
 ``expires_in`` runs out, and refetched exactly once after a 401 (``invalidate``). Rejected
 credentials fail fast; 429/5xx/connection errors are retried a bounded number of times,
-honouring ``Retry-After``. Errors are one line and never contain the secret or a token.
+honouring ``Retry-After``. A definitive failure is remembered: later callers (other workers)
+get the same error without new requests. Errors are one line, without the secret or a token.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -110,6 +112,7 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_LIFETIME_S = 300.0  # Genesys' shortest configurable token lifetime
 
@@ -146,6 +149,7 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._failure: AuthError | None = None
         self.fetches = 0  # successful token fetches (observable by tests and metrics)
 
     def __repr__(self) -> str:
@@ -154,8 +158,14 @@ class TokenProvider:
     def token(self) -> str:
         """The current access token; fetched on first use and shortly before expiry."""
         with self._lock:
+            if self._failure is not None:
+                raise self._failure  # one definitive failure per run: no storm from workers
             if self._token is None or self._clock() >= self._refresh_at:
-                self._fetch()
+                try:
+                    self._fetch()
+                except AuthError as exc:
+                    self._failure = exc
+                    raise
             assert self._token is not None
             return self._token
 
@@ -213,7 +223,7 @@ class TokenProvider:
         except requests.Timeout:
             raise _Transient(f"no answer within {self._timeout:g} s") from None
         except requests.RequestException as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+            raise _Transient(describe_network_error(exc)) from None
         status = response.status_code
         if status in RETRYABLE_STATUSES:
             raise _Transient(
@@ -277,6 +287,12 @@ class TokenProvider:
             if secret:
                 message = message.replace(secret, "***")
         return " ".join(message.split())
+
+
+def describe_network_error(exc: Exception) -> str:
+    """A short cause such as ``ConnectionError ([Errno 111] Connection refused)``."""
+    reason = _ERRNO.search(str(exc))
+    return f"{type(exc).__name__} ({reason.group(0)})" if reason else type(exc).__name__
 
 
 def parse_retry_after(value: str | None) -> float | None:

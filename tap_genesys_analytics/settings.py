@@ -267,9 +267,11 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _sibling_url(url: str, prefix: str, other: str, missing: str, given: str) -> str:
-    """Derive login_url from api_url (or back) by the SDK rule api.<domain> <-> login.<domain>."""
+    """Derive login_url from api_url (or back): api.<domain> <-> login.<domain> (SDK rule)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if is_loopback_host(host):
+        return url  # a local server (the simulator) serves /oauth/token and /api/v2 alike
     if not host.startswith(prefix):
         raise ConfigError(
             missing, f"is required when {given} is set to a host not starting with {prefix!r}"

@@ -18,6 +18,7 @@ from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _format_validation_error
 
 from tap_genesys_analytics.auth import REGIONS, AuthError
+from tap_genesys_analytics.client import GenesysAPIError
 from tap_genesys_analytics.settings import (
     DEFAULT_LOOKBACK,
     DEFAULT_MAX_CONCURRENCY,
@@ -288,6 +289,9 @@ class _GenesysCommand(SingerCommand):
             sys.exit(CONFIG_ERROR_EXIT_CODE)
         except AuthError as exc:
             click.echo(f"{self.name}: authentication error: {exc}", err=True)
+            sys.exit(RUNTIME_ERROR_EXIT_CODE)
+        except GenesysAPIError as exc:
+            click.echo(f"{self.name}: error: {exc}", err=True)
             sys.exit(RUNTIME_ERROR_EXIT_CODE)
 
 

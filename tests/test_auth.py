@@ -348,7 +348,7 @@ def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
     with pytest.raises(AuthError) as info:
         tokens.token()
     assert "failed after 3 tries" in str(info.value)
-    assert "ConnectionError" in str(info.value)
+    assert "ConnectionError ([Errno 111] Connection refused)" in str(info.value)
     assert len(clock.slept) == 2
 
 
@@ -379,3 +379,17 @@ def test_retry_after_http_date_is_seconds_from_now() -> None:
 
     value = parse_retry_after(formatdate(time.time() + 30, usegmt=True))
     assert value is not None and 25 <= value <= 31
+
+
+def test_after_a_definitive_failure_other_workers_get_the_error_without_new_requests(
+    server: TokenServer, clock: FakeClock
+) -> None:
+    server.script = [Reply(401, {"error": "invalid_client"})]
+    tokens = provider(server.url, clock)
+    errors = []
+    for _ in range(4):
+        with pytest.raises(AuthError) as info:
+            tokens.token()
+        errors.append(str(info.value))
+    assert server.requests == 1
+    assert len(set(errors)) == 1

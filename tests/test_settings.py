@@ -263,6 +263,11 @@ def test_one_override_derives_the_other_by_the_sdk_host_rule() -> None:
     assert s.api_url == "https://api.mypurecloud.de"
 
 
+def test_a_loopback_override_serves_both_hosts() -> None:
+    s = settings(api_url="http://127.0.0.1:8080/")
+    assert (s.api_url, s.login_url, s.region) == ("http://127.0.0.1:8080",) * 2 + ("custom",)
+
+
 def test_numbers_arrive_as_strings_from_env_vars() -> None:
     s = settings(page_size="50", max_retries="0", max_concurrency="16",
                  requests_per_minute="10000", request_timeout="2.5")
