@@ -1,0 +1,269 @@
+"""The tap's command line: bad input stops before any request with one stderr line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tap_genesys_analytics.settings import ConfigError, Settings
+from tap_genesys_analytics.tap import SETTINGS_SCHEMA, TapGenesysAnalytics
+
+SECRET = "cli-Secret-Value-1234"
+TAP = Path(sys.executable).with_name("tap-genesys-analytics")
+ENV_PREFIX = "TAP_GENESYS_ANALYTICS_"
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """Counts every connection; answers any request with an OAuth 401."""
+
+    connections = 0
+
+    def verify_request(self, request: object, client_address: object) -> bool:
+        self.connections += 1
+        return True
+
+
+class Reject(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = json.dumps({"error": "invalid_client", "description": "bad credentials"}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def listener() -> Iterator[RecordingServer]:
+    server = RecordingServer(("127.0.0.1", 0), Reject)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def url_of(server: RecordingServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def good_config(server: RecordingServer) -> dict:
+    return {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
+            "end_date": "2024-05-03", "api_url": url_of(server), "login_url": url_of(server)}
+
+
+def run_tap(
+    *args: str, config: dict | None = None, env: dict[str, str] | None = None,
+    tmp_path: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    command = [str(TAP), *args]
+    if config is not None:
+        assert tmp_path is not None
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        command += ["--config", str(path)]
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**clean_env, **(env or {})},
+        cwd=tmp_path or None, check=False,
+    )
+
+
+def assert_one_line_config_error(result: subprocess.CompletedProcess[str], setting: str) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tap-genesys-analytics: config error: {setting}: "), lines[0]
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+    assert result.stdout == ""
+    return lines[0]
+
+
+# --- bad configuration ---------------------------------------------------------------------
+
+BAD_FILE_CONFIGS = [
+    ("page size 101", {"page_size": 101}, "page_size"),
+    ("empty secret", {"client_secret": "  "}, "client_secret"),
+    ("reversed dates", {"start_date": "2024-05-03", "end_date": "2024-05-01"}, "end_date"),
+    ("unknown region without overrides",
+     {"region": "moon-1", "api_url": None, "login_url": None}, "region"),
+    ("bad lookback", {"lookback": "3 days"}, "lookback"),
+    ("filters not JSON", {"conversation_filters": "{oops"}, "conversation_filters"),
+    ("plain http to a public host", {"api_url": "http://api.example.com"}, "api_url"),
+    ("SDK schema: stream_maps not an object", {"stream_maps": 5}, "stream_maps"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"), [pytest.param(o, s, id=n) for n, o, s in BAD_FILE_CONFIGS]
+)
+def test_bad_config_file_stops_before_any_request(
+    listener: RecordingServer, tmp_path: Path, overrides: dict, setting: str
+) -> None:
+    config = {**good_config(listener), **overrides}
+    config = {k: v for k, v in config.items() if v is not None}
+    result = run_tap(config=config, tmp_path=tmp_path)
+    assert_one_line_config_error(result, setting)
+    assert listener.connections == 0
+
+
+def test_page_size_error_reads_exactly_as_documented(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    result = run_tap(config={**good_config(listener), "page_size": 101}, tmp_path=tmp_path)
+    line = assert_one_line_config_error(result, "page_size")
+    assert line == "tap-genesys-analytics: config error: page_size: must be between 1 and 100, got 101"
+
+
+@pytest.mark.parametrize(
+    ("variables", "setting"),
+    [
+        ({"PAGE_SIZE": "abc"}, "page_size"),
+        ({"WINDOW_SIZE": "P8D"}, "window_size"),
+        ({"SEGMENT_FILTERS": '[{"type": "xor", "predicates": []}]'}, "segment_filters"),
+        ({"CLIENT_ID": ""}, "client_id"),
+    ],
+)
+def test_bad_env_var_settings_stop_before_any_request(
+    listener: RecordingServer, tmp_path: Path, variables: dict[str, str], setting: str
+) -> None:
+    env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
+    env.update({ENV_PREFIX + k: v for k, v in variables.items()})
+    result = run_tap("--config", "ENV", env=env, tmp_path=tmp_path)
+    assert_one_line_config_error(result, setting)
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "fragment"),
+    [
+        ("not json", "state: file is not valid JSON"),
+        ('["a"]', "state: file must hold a JSON object"),
+        ('{"bookmarks": {"conversation_details": {"replication_key_value": "yesterday"}}}',
+         "state: bookmarks.conversation_details.replication_key_value 'yesterday' is not"),
+        ('{"bookmarks": {"conversation_details": {"replication_key_value": 5}}}',
+         "state: bookmarks.conversation_details.replication_key_value must be"),
+    ],
+)
+def test_malformed_state_is_an_error_not_a_silent_full_extraction(
+    listener: RecordingServer, tmp_path: Path, state: str, fragment: str
+) -> None:
+    (tmp_path / "state.json").write_text(state)
+    result = run_tap("--state", str(tmp_path / "state.json"), config=good_config(listener),
+                     tmp_path=tmp_path)
+    line = assert_one_line_config_error(result, "state")
+    assert fragment in line
+    assert listener.connections == 0
+
+
+def test_malformed_catalog_is_an_error(listener: RecordingServer, tmp_path: Path) -> None:
+    (tmp_path / "catalog.json").write_text("{")
+    result = run_tap("--catalog", str(tmp_path / "catalog.json"), config=good_config(listener),
+                     tmp_path=tmp_path)
+    assert_one_line_config_error(result, "catalog")
+    assert listener.connections == 0
+
+
+def test_rejected_credentials_end_in_one_line_without_the_secret(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    """Positive control: a valid config does reach the listener (which answers 401)."""
+    result = run_tap(config=good_config(listener), tmp_path=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert listener.connections == 1  # credentials rejected: no retry storm
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-genesys-analytics: authentication error: credentials rejected")
+    assert "HTTP 401 (invalid_client: bad credentials)" in last
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+# --- about and discovery -------------------------------------------------------------------
+
+def test_about_lists_every_setting_with_the_secret_marked(tmp_path: Path) -> None:
+    result = run_tap("--about", "--format=json", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    about = json.loads(result.stdout)
+    assert about["name"] == "tap-genesys-analytics"
+    properties = about["settings"]["properties"]
+    assert set(SETTINGS_SCHEMA["properties"]) <= set(properties)
+    assert properties["client_secret"]["secret"] is True
+    assert set(about["settings"]["required"]) >= {"client_id", "client_secret", "start_date"}
+
+
+def test_about_markdown_renders(tmp_path: Path) -> None:
+    result = run_tap("--about", "--format=markdown", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "# `tap-genesys-analytics`" in result.stdout
+    for name in SETTINGS_SCHEMA["properties"]:
+        assert f"| {name} |" in result.stdout
+
+
+def test_discover_with_a_valid_config_sends_no_request(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    result = run_tap("--discover", config=good_config(listener), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    catalog = json.loads(result.stdout)
+    (stream,) = catalog["streams"]
+    assert stream["tap_stream_id"] == "conversation_details"
+    assert stream["key_properties"] == ["conversationId"]
+    assert stream["replication_key"] == "conversationStart"
+    assert listener.connections == 0
+
+
+def test_discover_reads_env_var_settings(listener: RecordingServer, tmp_path: Path) -> None:
+    env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
+    env[ENV_PREFIX + "PAGE_SIZE"] = "50"
+    result = run_tap("--config", "ENV", "--discover", env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Config problem" not in result.stderr
+    assert listener.connections == 0
+
+
+# --- in-process ----------------------------------------------------------------------------
+
+def test_tap_settings_are_validated_once_and_normalized_for_the_sdk() -> None:
+    tap = TapGenesysAnalytics(config={
+        "client_id": "x", "client_secret": SECRET, "start_date": "2024-05-01",
+        "page_size": "50", "media_types": "voice,chat", "request_timeout": "30",
+        "segment_filters": '[{"type": "or", "predicates": [{"dimension": "purpose", '
+                           '"value": "customer"}]}]',
+    })
+    settings = tap.settings
+    assert isinstance(settings, Settings)
+    assert tap.settings is settings
+    assert (settings.page_size, settings.media_types) == (50, ("voice", "chat"))
+    assert tap.config["page_size"] == 50
+    assert tap.config["start_date"] == "2024-05-01T00:00:00+00:00"
+    assert isinstance(tap.config["segment_filters"], list)
+
+
+def test_tap_construction_with_bad_config_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^page_size: must be between 1 and 100, got 0$"):
+        TapGenesysAnalytics(config={"client_id": "x", "client_secret": SECRET,
+                                    "start_date": "2024-05-01", "page_size": 0})
+
+
+def test_schema_defaults_match_the_settings_defaults() -> None:
+    tap = TapGenesysAnalytics(config={"client_id": "x", "client_secret": SECRET,
+                                      "start_date": "2024-05-01"})
+    from tap_genesys_analytics.settings import validate_settings
+
+    with_schema_defaults = validate_settings(tap.config)  # the SDK filled in schema defaults
+    assert with_schema_defaults == tap.settings
+    for name, spec in SETTINGS_SCHEMA["properties"].items():
+        assert spec.get("description"), name
