@@ -125,7 +125,9 @@ def test_page_size_error_reads_exactly_as_documented(
 ) -> None:
     result = run_tap(config={**good_config(listener), "page_size": 101}, tmp_path=tmp_path)
     line = assert_one_line_config_error(result, "page_size")
-    assert line == "tap-genesys-analytics: config error: page_size: must be between 1 and 100, got 101"
+    assert line == (
+        "tap-genesys-analytics: config error: page_size: must be between 1 and 100, got 101"
+    )
 
 
 @pytest.mark.parametrize(
