@@ -8,9 +8,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -393,3 +394,33 @@ def test_after_a_definitive_failure_other_workers_get_the_error_without_new_requ
         errors.append(str(info.value))
     assert server.requests == 1
     assert len(set(errors)) == 1
+
+
+# --- against the simulator ---------------------------------------------------------------------
+
+def test_simulator_issues_a_token_for_basic_credentials(genesys_sim: Callable[..., Any]) -> None:
+    sim = genesys_sim(clients={"sim-client": "sim-secret"}, token_lifetime_s=600)
+    tokens = TokenProvider(sim.base_url, "sim-client", "sim-secret", requests.Session(), 5.0)
+    token = tokens.token()
+    assert token and tokens.token() == token
+    assert sim.stats["tokens_issued"] == 1
+    response = requests.post(
+        sim.base_url + "/api/v2/analytics/conversations/details/query",
+        json={"interval": "2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z",
+              "paging": {"pageSize": 1, "pageNumber": 1}},
+        headers={"Authorization": f"Bearer {token}"}, timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_simulator_rejects_a_wrong_secret_with_one_request(
+    genesys_sim: Callable[..., Any],
+) -> None:
+    sim = genesys_sim(clients={"sim-client": "sim-secret"})
+    tokens = TokenProvider(sim.base_url, "sim-client", SECRET, requests.Session(), 5.0)
+    for _ in range(3):
+        with pytest.raises(AuthError, match=r"HTTP 401 \(invalid_client"):
+            tokens.token()
+    stats = sim.stats
+    assert stats["requests"]["/oauth/token"] == {"401": 1}
+    assert stats["tokens_issued"] == 0
