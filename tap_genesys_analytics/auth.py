@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+
+from tap_genesys_analytics.client import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -293,19 +294,3 @@ def describe_network_error(exc: Exception) -> str:
     """A short cause such as ``ConnectionError ([Errno 111] Connection refused)``."""
     reason = _ERRNO.search(str(exc))
     return f"{type(exc).__name__} ({reason.group(0)})" if reason else type(exc).__name__
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date); None if absent."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

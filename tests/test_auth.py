@@ -22,7 +22,6 @@ from tap_genesys_analytics.auth import (
     REGIONS,
     AuthError,
     TokenProvider,
-    parse_retry_after,
     resolve_region,
 )
 from tap_genesys_analytics.settings import ConfigError
@@ -365,21 +364,6 @@ def test_repr_of_the_provider_shows_neither_secret_nor_token(server: TokenServer
     tokens = provider(server.url)
     token = tokens.token()
     assert SECRET not in repr(tokens) and token not in repr(tokens)
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [(None, None), ("", None), ("3", 3.0), (" 1.5 ", 1.5), ("-4", 0.0), ("soon", None)],
-)
-def test_retry_after_parsing(header: str | None, expected: float | None) -> None:
-    assert parse_retry_after(header) == expected
-
-
-def test_retry_after_http_date_is_seconds_from_now() -> None:
-    from email.utils import formatdate
-
-    value = parse_retry_after(formatdate(time.time() + 30, usegmt=True))
-    assert value is not None and 25 <= value <= 31
 
 
 def test_after_a_definitive_failure_other_workers_get_the_error_without_new_requests(
