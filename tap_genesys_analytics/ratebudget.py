@@ -92,8 +92,8 @@ class RateBudget:
         allowed = _header_number(headers, HEADER_ALLOWED)
         count = _header_number(headers, HEADER_COUNT)
         reset = _header_number(headers, HEADER_RESET)
-        if allowed is None or count is None or reset is None or reset <= 0:
-            return
+        if allowed is None or count is None or reset is None or allowed <= 0 or reset <= 0:
+            return  # no limit announced (allowed 0 = unlimited) or nothing usable
         remaining = allowed - count - self.headroom
         with self._lock:
             now = self._clock()

@@ -278,3 +278,14 @@ def test_rate_budget_slows_down_when_server_headers_say_the_window_is_used_up():
     before = now[0]
     budget.acquire()
     assert now[0] - before == pytest.approx(0.2, abs=0.01)  # back to the normal pace
+
+
+def test_rate_budget_ignores_headers_that_announce_no_limit():
+    now = [0.0]
+    budget = RateBudget(600, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    budget.acquire()
+    budget.observe(
+        {"inin-ratelimit-allowed": "0", "inin-ratelimit-count": "5", "inin-ratelimit-reset": "60"}
+    )
+    budget.acquire()
+    assert now[0] == pytest.approx(0.1)

@@ -1,0 +1,129 @@
+"""Shared fixtures: a small simulator, a valid tap config for it, an in-process tap runner."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+
+from tap_genesys_analytics import streams
+
+SIM_CLIENT_ID = "sim-client"
+SIM_CLIENT_SECRET = "sim-secret"
+SIM_NOW = "2024-05-08T00:00:00Z"
+SIM_DATA_START = "2024-05-01T00:00:00Z"
+
+
+def tap_config_for(sim: Any, **overrides: Any) -> dict[str, Any]:
+    """A valid tap config pointing at ``sim`` (no rate limit on our side unless overridden)."""
+    config: dict[str, Any] = {
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": SIM_CLIENT_SECRET,
+        "api_url": sim.base_url,
+        "login_url": sim.base_url,
+        "start_date": "2024-05-01T00:00:00Z",
+        "end_date": "2024-05-04T00:00:00Z",
+        "page_size": 100,
+        "max_concurrency": 4,
+        "requests_per_minute": 6000,
+        "request_timeout": 10,
+    }
+    config.update(overrides)
+    return config
+
+
+class CollectingWriter(GenericSingerWriter):
+    """Keeps every Singer message (as a JSON round-tripped dict) instead of printing it."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def serialize_message(self, message: Any) -> str:
+        return json.dumps(message.to_dict(), default=str)
+
+    def write_message(self, message: Any) -> None:
+        self.messages.append(json.loads(self.serialize_message(message)))
+
+
+@dataclass
+class TapRun:
+    """Output of one in-process tap run."""
+
+    messages: list[dict[str, Any]]
+    tap: Any
+    error: BaseException | None = None
+    records: list[dict[str, Any]] = field(init=False)
+    states: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = [m["record"] for m in self.messages if m["type"] == "RECORD"]
+        self.states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        return self.states[-1] if self.states else {}
+
+    @property
+    def bookmarks(self) -> list[str | None]:
+        return [
+            s.get("bookmarks", {}).get("conversation_details", {}).get("replication_key_value")
+            for s in self.states
+        ]
+
+    @property
+    def ids(self) -> list[str]:
+        return [r["conversationId"] for r in self.records]
+
+
+def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
+    """Run the tap in-process; an exception is kept in ``run.error`` with the output so far."""
+    from tap_genesys_analytics.tap import TapGenesysAnalytics
+
+    writer = CollectingWriter()
+    tap = TapGenesysAnalytics(
+        config=copy.deepcopy(config),
+        state=copy.deepcopy(state) if state else None,
+        message_writer=writer,
+    )
+    error: BaseException | None = None
+    try:
+        tap.sync_all()
+    except Exception as exc:
+        error = exc
+    return TapRun(writer.messages, tap, error)
+
+
+@pytest.fixture
+def fast_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short client backoff and empty-page delay so fault tests take seconds."""
+    monkeypatch.setattr(
+        streams.ConversationDetailsStream,
+        "client_options",
+        {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_fallback_s": 0.05},
+    )
+    monkeypatch.setattr(streams.ConversationDetailsStream, "empty_page_delay_s", 0.01)
+
+
+@pytest.fixture
+def sim(genesys_sim: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, fast_stream: None) -> Any:
+    """A small simulator (150 conversations a day, no rate limit) whose clock the tap uses."""
+    server = genesys_sim(
+        seed=42,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+    )
+    monkeypatch.setattr(streams, "utc_now", server.clock.now)
+    return server
+
+
+@pytest.fixture
+def tap_config(sim: Any) -> dict[str, Any]:
+    """A valid config for ``sim``: three days, 2024-05-01 to 2024-05-04."""
+    return tap_config_for(sim)
