@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -158,7 +159,7 @@ class TapGenesysAnalytics(Tap):
     """Genesys Cloud analytics conversation detail records (sync details query)."""
 
     name = "tap-genesys-analytics"
-    config_jsonschema = SETTINGS_SCHEMA
+    config_jsonschema = copy.deepcopy(SETTINGS_SCHEMA)  # the SDK adds its settings to it
     _settings: Settings | None = None
 
     @property

@@ -227,6 +227,16 @@ def test_discover_with_a_valid_config_sends_no_request(
     assert listener.connections == 0
 
 
+def test_builtin_sdk_settings_from_env_vars_are_parsed_as_json(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
+    env[ENV_PREFIX + "STREAM_MAPS"] = '{"conversation_details": {"__else__": null}}'
+    result = run_tap("--config", "ENV", "--discover", env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Config problem" not in result.stderr
+
+
 def test_discover_reads_env_var_settings(listener: RecordingServer, tmp_path: Path) -> None:
     env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
     env[ENV_PREFIX + "PAGE_SIZE"] = "50"
