@@ -245,8 +245,10 @@ class SimApp:
             return path, {"jobs", "api"}
         return "other", {"api"}
 
-    def _handle_api(self, method: str, target: str, path: str, headers: Mapping[str, str],
-                    body: bytes, fired: list[FaultRule], cid: str) -> Response:
+    def _handle_api(  # noqa: PLR0917
+        self, method: str, target: str, path: str, headers: Mapping[str, str], body: bytes,
+        fired: list[FaultRule], cid: str,
+    ) -> Response:
         out_headers: dict[str, str] = {}
         try:
             for rule in fired:

@@ -108,7 +108,7 @@ def _generate_day(seed: int, day: date, volume: int, ents: Entities) -> list[Row
     medias = rng.choices(range(len(MEDIA)), cum_weights=media_cum, k=volume)
     rows: list[Row] = []
     rand, randint, expo, lognorm = rng.random, rng.randint, rng.expovariate, rng.lognormvariate
-    for start, media in zip(starts, medias):
+    for start, media in zip(starts, medias, strict=False):
         u = rand()
         outbound = (media == 0 and u < 0.2) or (media == 2 and u < 0.1) or (media == 3 and u < 0.15)
         ivr = 0
@@ -168,7 +168,7 @@ class DataSet:
             return int(hot)
         rng = random.Random(f"genesys-sim:{self.config.seed}:{day.isoformat()}:volume")
         factor = WEEKDAY_FACTOR[day.weekday()] / (sum(WEEKDAY_FACTOR) / 7)
-        return int(round(self.config.conversations_per_day * factor * (0.9 + 0.2 * rng.random())))
+        return round(self.config.conversations_per_day * factor * (0.9 + 0.2 * rng.random()))
 
     def day(self, day: date) -> list[Row]:
         """All conversations starting on ``day`` (UTC), sorted by start (unfiltered by clock)."""

@@ -65,7 +65,8 @@ def invalid_value(value: Any, type_name: str, allowed: list[str], field: str) ->
         f"Value [{value}] is not valid for field type [{type_name}]. "
         f"Allowable values are: {', '.join(allowed)}"
     )
-    return ApiError(400, "invalid.value", message, [{"errorCode": "invalid.value", "fieldName": field}])
+    details = [{"errorCode": "invalid.value", "fieldName": field}]
+    return ApiError(400, "invalid.value", message, details)
 
 
 def invalid_date(field: str) -> ApiError:

@@ -35,8 +35,14 @@ PREDICATE_TYPES = ["dimension", "property", "metric"]
 OPERATORS = ["matches", "exists", "notExists"]
 PROPERTY_TYPES = ["bool", "integer", "real", "date", "string", "uuid"]
 
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # Enums copied from the official SDK models (PureCloudPlatformClientV2 *_detail_query_predicate).
-SEGMENT_DIMENSIONS = frozenset("""addressFrom addressTo agentAssistantId agentOwned ani
+SEGMENT_DIMENSIONS = frozenset(_words("""addressFrom addressTo agentAssistantId agentOwned ani
 authenticated bargedParticipantId callbackNumber callbackScheduledTime canonicalExternalContactId
 cleared coachedParticipantId conference deliveryPushed deliveryStatus destinationAddress
 destinationConversationId detectedSpeechEnd detectedSpeechStart direction disconnectType dnis
@@ -49,12 +55,12 @@ protocolCallId provider purpose queueId recording remote remoteNameDisplayable r
 requestedRouting requestedRoutingSkillId scoredAgentId screenMonitoredUserId screenRecording
 scriptId segmentEnd segmentType sessionDnis sipResponseCode skillExpressionId snippetRecording
 subject teamId transferTargetAddress transferTargetName transferType usedRouting userId wrapUpCode
-wrapUpNote""".split())
+wrapUpNote"""))
 SEGMENT_METRICS = frozenset({"tSegmentDuration"})
-CONVERSATION_DIMENSIONS = frozenset("""accessAttribute conversationEnd conversationId
+CONVERSATION_DIMENSIONS = frozenset(_words("""accessAttribute conversationEnd conversationId
 conversationInitiator conversationStart customerParticipation divisionId externalTag
-mediaStatsMinConversationMos originatingDirection originatingSocialMediaPublic""".split())
-CONVERSATION_METRICS = frozenset("""nAgentDeclined nAlertExpired nBlindTransferred
+mediaStatsMinConversationMos originatingDirection originatingSocialMediaPublic"""))
+CONVERSATION_METRICS = frozenset(_words("""nAgentDeclined nAlertExpired nBlindTransferred
 nBotInteractions nCallbackAttempts nCallbackOverSla nCallbackScheduled nCfcOffered
 nCobrowseSessions nConnected nConsult nConsultTransferred nConversations nError nFlow
 nFlowMilestone nFlowOutcome nFlowOutcomeFailed nOffered nOutbound nOutboundAbandoned
@@ -68,14 +74,14 @@ tCfcFlowOut tCoaching tCoachingComplete tConnected tContacting tConversationDura
 tFirstConnect tFirstDial tFirstEngagement tFirstResponse tFlow tFlowDisconnect tFlowExit tFlowOut
 tFlowOutcome tHandle tHeld tHeldComplete tIvr tMonitoring tMonitoringComplete tNotResponding tPark
 tParkComplete tScreenMonitoring tShortAbandon tSnippetRecord tTalk tTalkComplete tTransmitting
-tUserResponseTime tVoicemail""".split())
-EVALUATION_DIMENSIONS = frozenset("""assigneeApplicable assigneeId calibrationId contextId deleted
-evaluationId evaluationStatus evaluatorId eventTime formId formName queueId released rescored
-systemSubmitted userId""".split())
+tUserResponseTime tVoicemail"""))
+EVALUATION_DIMENSIONS = frozenset(_words("""assigneeApplicable assigneeId calibrationId
+contextId deleted evaluationId evaluationStatus evaluatorId eventTime formId formName queueId
+released rescored systemSubmitted userId"""))
 EVALUATION_METRICS = frozenset({"oTotalCriticalScore", "oTotalScore"})
-SURVEY_DIMENSIONS = frozenset("""eventTime queueId surveyCompletedDate surveyFormContextId
+SURVEY_DIMENSIONS = frozenset(_words("""eventTime queueId surveyCompletedDate surveyFormContextId
 surveyFormId surveyId surveyPartialResponse surveyPromoterScore surveyStatus surveyType
-userId""".split())
+userId"""))
 SURVEY_METRICS = frozenset({"oSurveyTotalScore"})
 RESOLUTION_METRICS = frozenset({"nNextContactAvoided"})
 
@@ -324,10 +330,8 @@ def _in_range(value: Any, rng: dict[str, float]) -> bool:
 
 def predicate_matches(pred: dict[str, Any], dims: dict[str, Any]) -> bool:
     name = pred.get("dimension") or pred.get("metric")
-    if name is None:  # custom segment property: the simulator emits none
-        actual = None
-    else:
-        actual = dims.get(name)
+    # custom segment properties (no dimension/metric): the simulator emits none
+    actual = None if name is None else dims.get(name)
     operator = pred.get("operator", "matches")
     present = actual is not None and actual != []
     if operator == "exists":
@@ -382,8 +386,8 @@ def segment_dims_from_record(conv: dict[str, Any]) -> list[dict[str, Any]]:
                 row["sipResponseCode"] = seg.get("sipResponseCodes")
                 row["scoredAgentId"] = [a.get("scoredAgentId") for a in seg.get("scoredAgents", [])]
                 if "segmentEnd" in seg:
-                    row["tSegmentDuration"] = (
-                        to_ms(parse_time(seg["segmentEnd"])) - to_ms(parse_time(seg["segmentStart"])))
+                    end = to_ms(parse_time(seg["segmentEnd"]))
+                    row["tSegmentDuration"] = end - to_ms(parse_time(seg["segmentStart"]))
                 rows.append(row)
     return rows
 

@@ -46,10 +46,10 @@ def test_cli_serve_starts_answers_and_stops_on_sigterm():
 
 def test_cli_rejects_bad_settings_naming_them():
     bad = subprocess.run([str(BIN), "serve", "--port", "0", "--fault", "explode"],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, check=False)
     assert bad.returncode == 2 and "fault kind" in bad.stderr
     remote = subprocess.run([str(BIN), "serve", "--host", "0.0.0.0"], capture_output=True,
-                            text=True, timeout=30)
+                            text=True, timeout=30, check=False)
     assert remote.returncode == 2 and "host" in remote.stderr
 
 
@@ -70,7 +70,7 @@ def test_fixture_stops_every_server_at_teardown(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           str(test_file)], capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path, env=env)
+                         cwd=tmp_path, env=env, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     for url in url_file.read_text().split():
         with pytest.raises(requests.ConnectionError):

@@ -82,7 +82,7 @@ def test_aggregation_response_conforms(client):
 def test_job_responses_conform(client, sim):
     resp = client.post(JOBS, {"interval": WEEK})
     _assert_conforms(resp.json(), "AsyncQueryResponse")
-    job, statuses, pages = _job_pages(client)
+    _job, statuses, pages = _job_pages(client)
     for status in statuses:
         _assert_conforms(status, "AsyncQueryStatus")
     for page in pages:

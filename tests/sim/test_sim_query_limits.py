@@ -64,7 +64,8 @@ def test_interval_up_to_31_days_with_filters(client):
 
 
 @pytest.mark.parametrize("interval", [
-    "2024-05-01", "2024-05-01T00:00:00Z", "yesterday/today", "2024-13-01T00:00:00Z/2024-05-02T00:00:00Z",
+    "2024-05-01", "2024-05-01T00:00:00Z", "yesterday/today",
+    "2024-13-01T00:00:00Z/2024-05-02T00:00:00Z",
     "2024-05-01 00:00/2024-05-02 00:00", 42,
 ])
 def test_malformed_interval_is_invalid_date(client, interval):

@@ -1,4 +1,4 @@
-"""Simulated clock: visibility, ongoing conversations, late wrap-up updates (reference §8.4-§8.5)."""
+"""Simulated clock: visibility, ongoing conversations, late wrap-up (reference §8.4-§8.5)."""
 
 from __future__ import annotations
 
