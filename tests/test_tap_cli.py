@@ -279,3 +279,38 @@ def test_schema_defaults_match_the_settings_defaults() -> None:
     assert with_schema_defaults == tap.settings
     for name, spec in SETTINGS_SCHEMA["properties"].items():
         assert spec.get("description"), name
+
+
+# --- the whole bad-settings matrix through the CLI entry point (in-process, fast) ----------
+
+def _matrix() -> list:
+    from tests.test_settings import BAD_CONFIGS
+
+    return [pytest.param(o, s, id=n) for n, o, s in BAD_CONFIGS]
+
+
+@pytest.mark.parametrize(("overrides", "setting"), _matrix())
+def test_every_bad_setting_stops_the_cli_before_any_request(
+    listener: RecordingServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    overrides: dict, setting: str,
+) -> None:
+    from tests.test_settings import GOOD
+    from tests.test_settings import SECRET as MATRIX_SECRET
+
+    config = {**GOOD}
+    if not {"api_url", "login_url"} & set(overrides):
+        config.update(api_url=url_of(listener), login_url=url_of(listener))
+    config.update(overrides)
+    config = {k: v for k, v in config.items() if v is not ...}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as info:
+        TapGenesysAnalytics.cli.main(["--config", str(path)], standalone_mode=True)
+    captured = capsys.readouterr()
+    assert info.value.code == 2
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"tap-genesys-analytics: config error: {setting}: ")
+    assert MATRIX_SECRET not in captured.err + captured.out
+    assert captured.out == ""
+    assert listener.connections == 0
