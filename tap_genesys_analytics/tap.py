@@ -198,11 +198,17 @@ class TapGenesysAnalytics(Tap):
         schema = cls.config_jsonschema
         cls.append_builtin_config(schema)
         ours = SETTINGS_SCHEMA["properties"]
-        builtin = {k: v for k, v in schema["properties"].items() if k not in ours}
-        try:
-            result = parse_environment_config({"properties": builtin}, cls._env_var_prefix)
-        except ValueError as exc:
-            raise ConfigError("environment", f"a {cls._env_var_prefix}* variable: {exc}") from None
+        result: dict[str, t.Any] = {}
+        for key, spec in schema["properties"].items():
+            if key in ours:
+                continue
+            try:  # the SDK's own parsing (and .env loading) for its built-in settings
+                result |= parse_environment_config(
+                    {"properties": {key: spec}}, cls._env_var_prefix
+                )
+            except ValueError as exc:
+                variable = cls._env_var_prefix + key.upper()
+                raise ConfigError(key, f"{variable} cannot be parsed ({exc})") from None
         for key in ours:
             value = os.environ.get(cls._env_var_prefix + key.upper())
             if value is not None:

@@ -237,6 +237,23 @@ def test_builtin_sdk_settings_from_env_vars_are_parsed_as_json(
     assert "Config problem" not in result.stderr
 
 
+def test_unparsable_builtin_env_var_names_the_setting(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
+    env[ENV_PREFIX + "FLATTENING_MAX_DEPTH"] = "deep"
+    result = run_tap("--config", "ENV", env=env, tmp_path=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "config error" in line]
+    assert errors == [
+        "tap-genesys-analytics: config error: flattening_max_depth: "
+        "TAP_GENESYS_ANALYTICS_FLATTENING_MAX_DEPTH cannot be parsed "
+        "(invalid literal for int() with base 10: 'deep')"
+    ]
+    assert "Traceback" not in result.stderr
+    assert listener.connections == 0
+
+
 def test_discover_reads_env_var_settings(listener: RecordingServer, tmp_path: Path) -> None:
     env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
     env[ENV_PREFIX + "PAGE_SIZE"] = "50"
