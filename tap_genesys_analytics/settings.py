@@ -63,7 +63,9 @@ _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])")
 class ConfigError(Exception):
     """A setting is missing or invalid; `str(e)` is "<setting>: <what is wrong>" (one line)."""
 
-    def __init__(self, setting: str, problem: str) -> None:
+    def __init__(self, setting: str, problem: str | None = None) -> None:
+        if problem is None:  # ConfigError("page_size: must be ...") works too
+            setting, _, problem = setting.partition(": ")
         self.setting = setting
         self.problem = " ".join(problem.split())  # always one line
         super().__init__(f"{setting}: {self.problem}")

@@ -339,3 +339,8 @@ def test_a_secret_pasted_into_another_setting_is_masked_in_the_error() -> None:
     exc = error(api_url=f"ftp://{SECRET}.example.com", region=SECRET)
     assert SECRET not in str(exc)
     assert "***" in str(exc)
+
+
+def test_config_error_can_be_built_from_one_message() -> None:
+    exc = ConfigError("page_size: must be between 1 and 100,\n got 0")
+    assert (exc.setting, str(exc)) == ("page_size", "page_size: must be between 1 and 100, got 0")
