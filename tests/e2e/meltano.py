@@ -36,7 +36,7 @@ def ensure_plugins_installed() -> None:
     proc = subprocess.run(
         [str(MELTANO), "install"],
         cwd=PROJECT_ROOT,
-        env=_base_env(),
+        env=base_env(),
         capture_output=True,
         text=True,
         timeout=900,
@@ -50,7 +50,7 @@ def ensure_plugins_installed() -> None:
         )
 
 
-def _base_env() -> dict[str, str]:
+def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["PATH"] = f"{MELTANO.parent}{os.pathsep}{env.get('PATH', '')}"
@@ -73,7 +73,7 @@ class MeltanoRunner:
         self.workdir.mkdir(parents=True, exist_ok=True)
 
     def full_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = _base_env()
+        env = base_env()
         env["MELTANO_DATABASE_URI"] = f"sqlite:///{self.workdir / 'meltano.db'}"
         env.update(self.env)
         env.update(extra or {})
