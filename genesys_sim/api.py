@@ -78,8 +78,8 @@ class SimApp:
         self.stats = Stats()
         self.version = 0
         budget = max(16, config.cache_mb) << 20
-        self._records = LRU(max_bytes=budget // 2)
-        self._pages = LRU(max_bytes=budget // 2)
+        self._records = LRU(max_bytes=budget * 3 // 4)
+        self._pages = LRU(max_bytes=budget // 4)
         self._matches = LRU(max_items=32)
         self._inflight: dict[tuple[Any, ...], Future[tuple[bytes, int, int]]] = {}
         self._inflight_lock = threading.Lock()
@@ -112,16 +112,26 @@ class SimApp:
             self._matches.put(key, rows)
         return rows
 
-    def _with_duplicates(self, rows: list[Row], q: Query) -> list[Row]:
+    def _with_duplicates(self, rows: list[Row], q: Query, now_ms: int) -> list[Row]:
+        """The index as the API pages it: some entries duplicated a few places later."""
         rule = self.faults.data_rule("duplicates")
         if rule is None or not rows:
             return rows
+        key = ("dups", q.match_key, now_ms, self.version, self.faults.version)
+        cached = self._matches.get(key)
+        if cached is not None:
+            return list(cached)
         rng = random.Random(f"{self.config.seed}:{q.match_key}")
-        out = list(rows)
-        inserts = [(i, rows[i]) for i in range(len(rows)) if rng.random() < rule.dup_rate]
-        for offset, (i, row) in enumerate(inserts):
-            pos = min(len(out), i + offset + 1 + rng.randrange(40))
-            out.insert(pos, row)
+        out: list[Row] = []
+        pending: dict[int, list[Row]] = {}
+        for i, row in enumerate(rows):
+            out.append(row)
+            if rng.random() < rule.dup_rate:
+                pending.setdefault(i + 1 + rng.randrange(40), []).append(row)
+            out.extend(pending.pop(i, ()))
+        for later in pending.values():
+            out.extend(later)
+        self._matches.put(key, out)
         return out
 
     def _page_key(self, q: Query, now_ms: int) -> tuple[Any, ...]:
@@ -132,7 +142,7 @@ class SimApp:
     def _build_page(self, q: Query, now_ms: int) -> tuple[bytes, int, int]:
         """(body prefix up to totalHits, totalHits, records on page)."""
         unique = self.matched(q, now_ms)
-        rows = self._with_duplicates(unique, q)
+        rows = self._with_duplicates(unique, q, now_ms)
         first = (q.page_number - 1) * q.page_size
         page, seen = [], set()
         for row in rows[first:first + q.page_size]:
@@ -207,6 +217,14 @@ class SimApp:
                 if start >= start_ms and self.data.in_range(start) and matcher.matches(row):
                     out.append(row)
         return out
+
+    def warm(self, start_ms: int, end_ms: int, with_attributes: bool = False) -> int:
+        """Render and cache every record starting in [start, end) at the current clock."""
+        now_ms = self.clock.now_ms()
+        rows = self.ground_truth_rows(start_ms, end_ms)
+        for row in rows:
+            self.record_bytes(row, now_ms, with_attributes)
+        return len(rows)
 
     def ground_truth(self, start_ms: int, end_ms: int, **filters: Any) -> list[dict[str, Any]]:
         now_ms = self.clock.now_ms()

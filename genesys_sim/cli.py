@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
                        help="kind[:opt=v,...], e.g. status:rate=0.05,status=503 (repeatable)")
     serve.add_argument("--fault-seed", type=int, default=None)
+    bench = sub.add_parser("bench", help="measure pages/s served (100-record pages)")
+    bench.add_argument("--pages", type=int, default=300)
+    bench.add_argument("--clients", type=int, default=1, help="concurrent keep-alive sessions")
+    bench.add_argument("--in-process", action="store_true",
+                       help="server thread in the measuring process (as the pytest fixture)")
     return parser
 
 
@@ -76,6 +81,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        from genesys_sim.bench import main as bench_main
+
+        return bench_main(args.pages, args.clients, args.in_process)
     try:
         cfg = config_from_args(args)
         rules = [FaultRule.parse(spec) for spec in args.fault]

@@ -79,7 +79,7 @@ class SimConfig:
     # server
     host: str = "127.0.0.1"
     port: int = 0
-    cache_mb: int = 512
+    cache_mb: int = 1024
     max_hang_s: float = 30.0
 
     def __post_init__(self) -> None:

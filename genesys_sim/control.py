@@ -63,6 +63,9 @@ def _dispatch(app: SimApp, method: str, path: str, payload: Any) -> Any:
             return {"count": len(rows), "conversationIds": [r[13] for r in rows]}
         convs = app.ground_truth(start, end, **filters)
         return {"count": len(convs), "conversations": convs}
+    if route == ("POST", "/_sim/warm"):
+        start, end = to_ms(parse_time(payload["start"])), to_ms(parse_time(payload["end"]))
+        return {"warmed": app.warm(start, end)}
     if route == ("POST", "/_sim/jobs"):
         app.jobs.script(list(payload.get("outcomes", [])))
         return {"ok": True}

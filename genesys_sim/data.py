@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
@@ -37,10 +37,18 @@ SYSTEM_WRAPUP = "ININ-WRAP-UP-TIMEOUT"
 Row = tuple[Any, ...]
 
 
+@lru_cache(maxsize=8192)
+def _day_prefix(day_index: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day_index * 86400))
+
+
 def iso(ms: int) -> str:
     """Milliseconds since epoch -> ``2024-05-01T10:00:00.123Z``."""
-    sec, milli = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{milli:03d}Z"
+    day, rem = divmod(ms, DAY_MS)
+    sec, milli = divmod(rem, 1000)
+    hour, rest = divmod(sec, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{_day_prefix(day)}{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}Z"
 
 
 def to_ms(dt: datetime) -> int:
@@ -55,8 +63,14 @@ def day_start_ms(day: date) -> int:
     return to_ms(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
 
 
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET = (0x8000 << 48) | (0x4000 << 64)
+
+
 def new_uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """Version-4 UUID text from ``rng`` (same as ``str(uuid.UUID(int=..., version=4))``)."""
+    h = f"{(rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
