@@ -334,9 +334,11 @@ def run(args: argparse.Namespace) -> None:
           f"in {TABLE} == {truth_count} conversations in the simulator, no duplicates, "
           "content as the API returns it now.")
     print(f"Bookmark: {bookmark_before or '(none)'} -> {bookmark_after}")
-    print(f"This run read {records_read(LOG_FILE.read_text())} conversations: {len(new)} new, "
-          f"{len(updated)} updated (ended, wrapped up or otherwise changed since the last run), "
-          "the rest re-read unchanged within the lookback.")
+    read = records_read(LOG_FILE.read_text())
+    rest = read - len(new) - len(updated)
+    print(f"This run read {read} conversations: {len(new)} new, {len(updated)} updated "
+          "(ended, wrapped up or otherwise changed since the last run)"
+          + (f", {rest} re-read unchanged within the lookback." if incremental else "."))
     print_summary()
     print(f"\nDuckDB file: {DUCKDB_FILE}   log: {LOG_FILE}")
     print("Run `make demo` again: the simulated clock moves on a day and the run is incremental."
