@@ -184,7 +184,10 @@ class GenesysClient:
         self.tokens = token_provider
         self.url = settings.api_url.rstrip("/") + QUERY_PATH
         self.session = session or make_session(settings.max_concurrency + 1)
-        self.budget = budget or RateBudget(settings.requests_per_minute)
+        # headroom: responses report the count with up to max_concurrency requests in flight
+        self.budget = budget or RateBudget(
+            settings.requests_per_minute, headroom=settings.max_concurrency
+        )
         self.max_tries = settings.max_retries + 1
         self.timeout = settings.request_timeout
         self.backoff_base_s = backoff_base_s
@@ -212,16 +215,16 @@ class GenesysClient:
         Raises :class:`GenesysAPIError` (one line) when the request fails for good.
         """
         refreshed = False
-        waited_429 = False
+        resume_at: float | None = None  # set by a 429: when its Retry-After has passed
         n_429 = 0
         last_cause = "no attempt made"
         tries = 0
         while tries < self.max_tries:
             tries += 1
-            _, paused = self.budget.acquire()
-            if waited_429:
-                self.metrics.add(slept_for_429_s=paused)
-                waited_429 = False
+            _, slept_429 = self.budget.acquire(resume_at)
+            if resume_at is not None:
+                self.metrics.add(slept_for_429_s=slept_429)
+                resume_at = None
             token = self.tokens.token()
             self.redact.add(token)
             if on_send is not None:
@@ -256,8 +259,7 @@ class GenesysClient:
                             n_429, self.retry_after_fallback_s, RETRY_AFTER_FALLBACK_CAP_S
                         )
                     )
-                    self.budget.pause(wait)  # every worker waits; acquire() sleeps it out
-                    waited_429 = True
+                    resume_at = self.budget.pause(wait)  # every worker waits for it
                     logger.info(self._line(f"{what}: {exc.cause}; all workers wait {wait:.1f} s"))
                 else:
                     wait = exc.wait_s if exc.wait_s is not None else self._backoff(tries)

@@ -50,16 +50,24 @@ class RateBudget:
         self.pacing_wait_s = 0.0  # total time workers waited for their slot
         self.pause_wait_s = 0.0  # total time workers waited out 429 pauses
 
-    def acquire(self) -> tuple[float, float]:
+    def acquire(self, resume_at: float | None = None) -> tuple[float, float]:
         """Block until this worker may start a request.
 
-        Returns the seconds this call waited for pacing and for 429 pauses.
+        ``resume_at`` (clock time) is given by a request that got a 429: it sleeps until its
+        own ``Retry-After`` has passed, then takes the next slot without waiting for pauses
+        other workers' 429s set (so it waits exactly what its 429 asked for). Every other
+        request waits until every 429 pause has passed. Returns the seconds this call waited
+        for pacing and for 429s.
         """
         paced = paused_for = 0.0
+        if resume_at is not None:
+            paused_for = max(resume_at - self._clock(), 0.0)
+            if paused_for:
+                self._sleep(paused_for)
         while True:
             with self._lock:
                 now = self._clock()
-                if now < self._pause_until:
+                if resume_at is None and now < self._pause_until:
                     wait, paused = self._pause_until - now, True
                 else:
                     slot = max(now, self._next_slot)
@@ -75,17 +83,15 @@ class RateBudget:
                 else:
                     paced += wait
                     self.pacing_wait_s += wait
-                    if self._clock() >= self._pause_until:
+                    if resume_at is not None or self._clock() >= self._pause_until:
                         return paced, paused_for  # slot reached, no 429 pause began meanwhile
 
     def pause(self, seconds: float) -> float:
-        """Pause every worker for ``seconds`` from now; returns the pause's end (clock time)."""
+        """Pause every worker for ``seconds`` from now; returns when this pause ends."""
         with self._lock:
             until = self._clock() + max(seconds, 0.0)
             self._pause_until = max(self._pause_until, until)
-            # after the pause, requests resume one interval apart (no burst)
-            self._next_slot = max(self._next_slot, self._pause_until)
-            return self._pause_until
+            return until
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Slow down before the server's limit, from the ``inin-ratelimit-*`` headers."""

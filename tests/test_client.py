@@ -289,3 +289,28 @@ def test_rate_budget_ignores_headers_that_announce_no_limit():
     )
     budget.acquire()
     assert now[0] == pytest.approx(0.1)
+
+
+def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server):
+    """Two requests in flight both get a 429 (Retry-After 1), 0.3 s apart: each is retried
+    1 s after its own 429, so the time slept equals the Retry-After received (no over-sleep)."""
+    server.set_script(
+        Reply(status=429, headers={"Retry-After": "1"}),
+        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.3),
+        OK,
+    )
+    client, _ = make_client(server)
+    t0 = time.monotonic()
+    threads = [
+        threading.Thread(target=client.post_query, args=(BODY,), kwargs={"what": w})
+        for w in ("A", "B")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    retries = sorted(s.at - t0 for s in server.seen[2:])
+    assert retries == [pytest.approx(1.0, abs=0.12), pytest.approx(1.3, abs=0.12)]
+    m = client.metrics
+    assert (m.responses_429, m.retry_after_total_s) == (2, 2.0)
+    assert m.slept_for_429_s == pytest.approx(2.0, abs=0.1)
