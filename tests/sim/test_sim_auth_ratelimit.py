@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.sim.conftest import DAY, QUERY, Client, error_ok
+from tests.sim.helpers import DAY, QUERY, Client, error_ok
 
 
 def _token(sim, auth=("sim-client", "sim-secret"), data=None):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from genesys_sim import SimServer
-from tests.sim.conftest import DAY, QUERY
+from tests.sim.helpers import DAY, QUERY
 
 BIN = Path(sys.executable).parent / "genesys-sim"
 

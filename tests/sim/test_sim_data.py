@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 from genesys_sim.config import parse_time
-from tests.sim.conftest import DAY, Client
+from tests.sim.helpers import DAY, Client
 
 HOT = "2024-05-03"
 HOT_INTERVAL = "2024-05-03T00:00:00.000Z/2024-05-04T00:00:00.000Z"
@@ -78,3 +78,13 @@ def test_lazy_generation_keeps_only_touched_days(genesys_sim):
     page = Client(sim).query("2022-02-02T09:00:00Z/2022-02-02T09:01:00Z", page_size=5).json()
     assert page["totalHits"] > 100
     assert list(sim.app.data._days) == [parse_time("2022-02-02").date()]
+
+
+def test_warm_prerenders_records_without_changing_what_is_served(genesys_sim):
+    sim = genesys_sim(rate_limit_per_minute=0)
+    client = Client(sim)
+    before = client.all_pages(DAY)
+    other = genesys_sim(rate_limit_per_minute=0)
+    assert other.warm("2024-05-02T00:00:00Z", "2024-05-03T00:00:00Z") == len(before)
+    assert len(other.app._records) >= len(before)
+    assert Client(other).all_pages(DAY) == before

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from genesys_sim import FaultRule
-from tests.sim.conftest import DAY, Client, error_ok
+from tests.sim.helpers import DAY, Client, error_ok
 
 
 @pytest.fixture

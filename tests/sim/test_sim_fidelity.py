@@ -12,7 +12,7 @@ import PureCloudPlatformClientV2 as sdk
 import pytest
 
 from tests.sdk_models import conformance_problems, deserialize, iter_model_fields
-from tests.sim.conftest import JOBS, QUERY, Client
+from tests.sim.helpers import JOBS, QUERY, Client
 
 NOON = "2024-05-07T12:00:00Z"
 WEEK = "2024-05-01T00:00:00.000Z/2024-05-08T00:00:00.000Z"

@@ -8,7 +8,7 @@ import pytest
 
 from genesys_sim.config import parse_time
 from genesys_sim.data import to_ms
-from tests.sim.conftest import JOBS, Client, error_ok
+from tests.sim.helpers import JOBS, Client, error_ok
 
 INTERVAL = "2024-05-02T00:00:00.000Z/2024-05-03T00:00:00.000Z"
 

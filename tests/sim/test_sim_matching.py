@@ -9,7 +9,7 @@ import pytest
 from genesys_sim.config import parse_time
 from genesys_sim.data import to_ms
 from genesys_sim.query import conversation_dims_from_record, segment_dims_from_record
-from tests.sim.conftest import DAY, Client
+from tests.sim.helpers import DAY, Client
 
 
 def _ms(text: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.conftest import DAY, QUERY, Client, error_ok
+from tests.sim.helpers import DAY, QUERY, Client, error_ok
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 from genesys_sim.config import parse_time
 from genesys_sim.data import to_ms
 from genesys_sim.query import segment_dims_from_record
-from tests.sim.conftest import Client
+from tests.sim.helpers import Client
 
 TODAY = "2024-05-07T00:00:00.000Z/2024-05-08T00:00:00.000Z"
 

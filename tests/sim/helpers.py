@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 import requests
 
 from genesys_sim import SimServer
@@ -60,11 +58,6 @@ class Client:
                 return out
             out += convs
             page += 1
-
-
-@pytest.fixture
-def make_client() -> Callable[[SimServer], Client]:
-    return Client
 
 
 def error_ok(resp: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
