@@ -10,6 +10,7 @@ off, so nothing the SDK does at the end of a sync can move the bookmark past wha
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -44,6 +45,9 @@ class ConversationDetailsStream(Stream):
     # Records are the API's JSON, already typed as the schema says: conformance would only walk
     # every nested level of every record for nothing (measured, see docs/benchmarks.md).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    # The SDK would re-send the current state every N records; ours only changes per window.
+    STATE_MSG_FREQUENCY = sys.maxsize
 
     #: extra keyword arguments for GenesysClient (tests shorten the backoff)
     client_options: ClassVar[dict[str, Any]] = {}

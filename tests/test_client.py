@@ -295,8 +295,8 @@ def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server):
     """Two requests in flight both get a 429 (Retry-After 1), 0.3 s apart: each is retried
     1 s after its own 429, so the time slept equals the Retry-After received (no over-sleep)."""
     server.set_script(
-        Reply(status=429, headers={"Retry-After": "1"}),
-        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.3),
+        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.15),  # both are in flight
+        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.45),
         OK,
     )
     client, _ = make_client(server)
@@ -310,7 +310,7 @@ def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server):
     for t in threads:
         t.join()
     retries = sorted(s.at - t0 for s in server.seen[2:])
-    assert retries == [pytest.approx(1.0, abs=0.12), pytest.approx(1.3, abs=0.12)]
+    assert retries == [pytest.approx(1.15, abs=0.12), pytest.approx(1.45, abs=0.12)]
     m = client.metrics
     assert (m.responses_429, m.retry_after_total_s) == (2, 2.0)
     assert m.slept_for_429_s == pytest.approx(2.0, abs=0.1)

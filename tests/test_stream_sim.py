@@ -29,15 +29,27 @@ def test_full_extraction_equals_ground_truth(sim, tap_config):
     assert run.records == truth  # same content, same (start) order
 
 
+def test_sdk_periodic_state_writes_never_move_the_bookmark(sim, tap_config, monkeypatch):
+    monkeypatch.setattr(streams.ConversationDetailsStream, "STATE_MSG_FREQUENCY", 7)
+    run = run_tap(tap_config)
+    assert len(run.states) > 3
+    # periodic SDK states only repeat the last window bookmark (none before the first)
+    assert [b for i, b in enumerate(run.bookmarks) if b and b not in run.bookmarks[:i]] == DAY_ENDS
+    assert (
+        run.final_state["bookmarks"]["conversation_details"]["replication_key_value"]
+        == (DAY_ENDS[-1])
+    )
+
+
 def test_state_follows_every_window_with_its_end_as_bookmark(sim, tap_config):
     run = run_tap(tap_config)
-    assert run.bookmarks == DAY_ENDS
+    assert run.bookmarks == DAY_ENDS  # exactly one STATE per window
     bookmark = None
     for message in run.messages:
         if message["type"] == "STATE":
-            bookmark = message["value"]["bookmarks"]["conversation_details"][
+            bookmark = message["value"]["bookmarks"]["conversation_details"].get(
                 "replication_key_value"
-            ]
+            )
         elif message["type"] == "RECORD" and bookmark is not None:
             # no record emitted after a STATE belongs before that STATE's bookmark
             start = parse_instant(message["record"]["conversationStart"])
