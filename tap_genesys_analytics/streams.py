@@ -70,6 +70,11 @@ class ConversationDetailsStream(Stream):
         """No signpost: the bookmark is computed by :meth:`_write_bookmark` alone."""
         return
 
+    @property
+    def partitions(self) -> list[dict] | None:
+        """One unpartitioned stream (partitions left in an old state file are not replayed)."""
+        return None
+
     # -- settings and state ----------------------------------------------------------------
 
     @property
@@ -160,7 +165,11 @@ class ConversationDetailsStream(Stream):
                     self._finish_window(event, settings, previous)
         finally:
             client.close()
-            self.client_metrics = client.metrics.as_dict()
+            self.client_metrics = {
+                **client.metrics.as_dict(),
+                "pacing_wait_s": client.budget.pacing_wait_s,  # summed over workers
+                "pause_wait_s": client.budget.pause_wait_s,  # others waiting out 429 pauses
+            }
             self.logger.info(
                 "HTTP: %s in %.1f s",
                 _format_metrics(self.client_metrics),

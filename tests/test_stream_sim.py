@@ -228,3 +228,14 @@ def test_progress_line_per_window(sim, tap_config, caplog):
     assert "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z done:" in lines[0]
     assert "records" in lines[0] and "pages" in lines[0] and "requests" in lines[0]
     assert "1/3 windows" in lines[0] and "3/3 windows" in lines[2]
+
+
+def test_partitions_left_in_an_old_state_do_not_replay_the_extraction(sim, tap_config):
+    state = {
+        "bookmarks": {
+            "conversation_details": {"partitions": [{"context": {"a": 1}}, {"context": {"a": 2}}]}
+        }
+    }
+    run = run_tap(tap_config, state=state)
+    assert run.error is None
+    assert run.ids == [c["conversationId"] for c in sim.ground_truth(START, END)]
