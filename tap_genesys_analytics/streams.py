@@ -42,8 +42,9 @@ class ConversationDetailsStream(Stream):
     name = "conversation_details"
     primary_keys: ClassVar[list[str]] = ["conversationId"]
     replication_key = "conversationStart"
-    # Records are the API's JSON, already typed as the schema says: conformance would only walk
-    # every nested level of every record for nothing (measured, see docs/benchmarks.md).
+    # Records are the API's JSON, already typed as the schema says. Measured on simulator
+    # records (4.6 KB): NONE 0.4 us, ROOT_ONLY 11 us, RECURSIVE 320 us per record, against
+    # ~17 us to decode and ~13 us to encode one; conformance would change nothing for that cost.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     # The SDK would re-send the current state every N records; ours only changes per window.
