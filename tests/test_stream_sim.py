@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -239,3 +240,42 @@ def test_partitions_left_in_an_old_state_do_not_replay_the_extraction(sim, tap_c
     run = run_tap(tap_config, state=state)
     assert run.error is None
     assert run.ids == [c["conversationId"] for c in sim.ground_truth(START, END)]
+
+
+def test_one_stuck_conversation_cannot_pin_state_beyond_max_ongoing_age(
+    genesys_sim, monkeypatch, fast_stream
+):
+    sim = genesys_sim(
+        seed=7, conversations_per_day=400, now="2024-05-07T14:00:00Z", rate_limit_per_minute=0
+    )
+    monkeypatch.setattr(streams, "utc_now", sim.clock.now)
+    config = tap_config_for(
+        sim, start_date="2024-05-07T00:00:00Z", end_date=None, max_ongoing_age="PT1H"
+    )
+    run = run_tap(config)
+    now = sim.clock.now()
+    old_ongoing = [
+        r
+        for r in run.records
+        if "conversationEnd" not in r
+        and parse_instant(r["conversationStart"]) < now - timedelta(hours=1)
+    ]
+    assert old_ongoing, "scenario needs a conversation ongoing for more than an hour"
+    bookmark = parse_instant(run.bookmarks[-1])
+    assert bookmark >= now - timedelta(hours=1)
+    assert bookmark <= now - timedelta(minutes=5)  # never past now minus the settle lag
+
+
+def test_media_type_filter_is_sent_and_matches_the_ground_truth(sim, tap_config):
+    run = run_tap({**tap_config, "media_types": ["voice", "callback"]})
+    assert run.error is None
+    media_filter = {
+        "type": "or",
+        "predicates": [
+            {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": m}
+            for m in ("voice", "callback")
+        ],
+    }
+    truth = sim.ground_truth(START, END, segment_filters=[media_filter])
+    assert 0 < len(truth) < len(sim.ground_truth(START, END))
+    assert run.records == truth
