@@ -114,4 +114,10 @@ class SimConfig:
                 raise ValueError(f"{key}: unknown simulator setting")
             if key not in RUNTIME_FIELDS:
                 raise ValueError(f"{key}: cannot be changed on a running simulator")
-            setattr(self, key, type(getattr(self, key))(value))
+            current = getattr(self, key)
+            if isinstance(current, bool):
+                flag = (value.strip().lower() in ("1", "true", "yes", "on")
+                        if isinstance(value, str) else bool(value))
+                setattr(self, key, flag)
+            else:
+                setattr(self, key, type(current)(value))

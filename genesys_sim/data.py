@@ -463,7 +463,7 @@ class _Renderer:
                             "sessionDnis": dnis})
             if self.media == "callback":
                 session["callbackNumbers"] = [self.customer_addr]
-                session["callbackUserName"] = part.get("participantName", "")
+                session["callbackUserName"] = f"Customer {row[S_SEED] % 9000 + 1000}"
         elif self.media == "email":
             session.update({"addressFrom": self.customer_addr, "addressTo": self.org_addr,
                             "remote": self.customer_addr})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
+import sys
 import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +15,7 @@ from genesys_sim.api import SimApp
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import to_ms
+from genesys_sim.errors import correlation_id, error_body
 from genesys_sim.faults import FaultInjector
 from genesys_sim.jobs import JobStore
 
@@ -57,6 +60,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
+        except Exception as exc:  # a simulator bug must surface as a 500, not a dead socket
+            sys.stderr.write(f"genesys-sim: internal error on {self.command} {self.path}: "
+                             f"{exc!r}\n")
+            body = json.dumps(error_body(500, "internal.server.error", "Simulator error.",
+                                         correlation_id())).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _safe
 
