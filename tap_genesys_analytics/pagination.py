@@ -9,7 +9,8 @@ Rules implemented here:
 
 - the page count is ``ceil(totalHits / pageSize)``; page 1 tells it, the rest can be fetched
   concurrently;
-- a short page never ends a window; an empty page does;
+- a short page never ends a window; an empty page does, and so does a short page at or past
+  the announced last page (a *full* last page means totalHits was low: keep paging);
 - ``totalHits`` missing -> keep paging until the first empty page;
 - an empty page while ``totalHits`` says more -> retry it a bounded number of times with a
   delay, then give up with a warning (never endless, never silent);
@@ -106,8 +107,9 @@ class PagePlan:
                 return PageDecision.RETRY_EMPTY
             return PageDecision.GIVE_UP_EMPTY
         last = self.last_page
-        if last is not None and page_number >= last:
+        if last is not None and page_number >= last and received < self.page_size:
             return PageDecision.DONE
+        # a full page at or past the announced end: totalHits was low; page on until empty
         return PageDecision.NEXT
 
     def empty_page_delay(self, empty_retries_done: int) -> float:

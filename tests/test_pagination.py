@@ -40,6 +40,14 @@ def test_window_is_done_after_the_announced_last_page():
     assert plan.after_page(5, received=50) is PageDecision.DONE
 
 
+def test_full_last_page_means_total_hits_was_low_so_paging_goes_on_until_empty():
+    plan = PagePlan(page_size=100, total_hits=450)
+    assert plan.after_page(5, received=100) is PageDecision.NEXT
+    assert plan.after_page(6, received=100) is PageDecision.NEXT
+    assert plan.after_page(7, received=30) is PageDecision.DONE
+    assert plan.after_page(7, received=0) is PageDecision.DONE  # past the announced end: no retry
+
+
 def test_empty_page_past_the_announced_hits_ends_the_window():
     plan = PagePlan(page_size=100, total_hits=200)
     assert plan.after_page(3, received=0) is PageDecision.DONE

@@ -156,9 +156,10 @@ def test_server_faults_are_recovered_and_every_record_arrives(sim, tap_config):
         {"kind": "truncated", "on": (5,)},
         {"kind": "html", "on": (6,)},
         {"kind": "empty_page", "on": (7,)},
+        {"kind": "hang", "on": (8,), "hang_s": 1.0},
         seed=11,
     )
-    run = run_tap({**tap_config, "max_retries": 10})
+    run = run_tap({**tap_config, "max_retries": 10, "request_timeout": 0.5})
     assert run.error is None
     assert run.records == sim.ground_truth(START, END)
     assert run.bookmarks == DAY_ENDS
@@ -279,3 +280,19 @@ def test_media_type_filter_is_sent_and_matches_the_ground_truth(sim, tap_config)
     truth = sim.ground_truth(START, END, segment_filters=[media_filter])
     assert 0 < len(truth) < len(sim.ground_truth(START, END))
     assert run.records == truth
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "total_hits", "factor": 1.5},  # approximate totalHits: over-announced
+        {"kind": "total_hits", "factor": 0.7},  # ... and under-announced
+        {"kind": "duplicates", "dup_rate": 0.05},  # duplicates filtered: short pages
+    ],
+    ids=["overcount", "undercount", "short-pages"],
+)
+def test_approximate_total_hits_and_short_pages_lose_nothing(sim, tap_config, fault, caplog):
+    sim.faults.configure(fault)
+    run = run_tap({**tap_config, "page_size": 25})
+    assert run.error is None
+    assert Counter(run.ids) == Counter(c["conversationId"] for c in sim.ground_truth(START, END))
