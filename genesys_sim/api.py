@@ -60,8 +60,11 @@ class Response:
     action: str | None = None  # "reset": drop the connection; "close": close without answering
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def _json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return _encode(obj).encode()
 
 
 class SimApp:
