@@ -6,6 +6,7 @@ settings (label, kind, description, default, `sensitive`) into
 
 - `meltano.yml` (plugins.extractors[tap-genesys-analytics]: capabilities + settings), and
 - `hub/tap-genesys-analytics.yml` (Meltano Hub extractor definition),
+- README.md's settings table (from `--about --format=markdown`),
 
 and with `--check` only reports drift (exit 1), which a test runs.
 """
@@ -26,6 +27,9 @@ from ruamel.yaml.comments import CommentedMap
 ROOT = Path(__file__).resolve().parents[1]
 MELTANO_YML = ROOT / "meltano.yml"
 HUB_FILE = ROOT / "hub" / "tap-genesys-analytics.yml"
+README = ROOT / "README.md"
+TABLE_START = "<!-- settings-table:start -->"
+TABLE_END = "<!-- settings-table:end -->"
 EXTRACTOR = "tap-genesys-analytics"
 REPO = "https://github.com/tap-genesys-analytics/tap-genesys-analytics"
 
@@ -72,12 +76,11 @@ KINDS = {
 }
 
 
-def about() -> dict[str, Any]:
+def about(fmt: str = "json") -> str:
     exe = Path(sys.executable).with_name(EXTRACTOR)
-    out = subprocess.run(
-        [str(exe), "--about", "--format=json"], capture_output=True, text=True, check=True
+    return subprocess.run(
+        [str(exe), "--about", f"--format={fmt}"], capture_output=True, text=True, check=True
     ).stdout
-    return dict(json.loads(out))
 
 
 def meltano_settings(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,12 +152,29 @@ def render_hub(info: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def render_readme(markdown: str) -> str:
+    """README.md with the settings table replaced by the tap's own (SKIPPED rows left out)."""
+    section = markdown[markdown.index("## Settings"):]
+    rows = [
+        line for line in section.splitlines()
+        if line.startswith("|") and line.split("|")[1].strip().split(".")[0] not in SKIPPED
+    ]
+    text = README.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n" + "\n".join(rows) + f"\n{TABLE_END}{tail}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report drift, write nothing")
     args = parser.parse_args()
-    info = about()
-    wanted = {MELTANO_YML: render_meltano_yml(info), HUB_FILE: render_hub(info)}
+    info = json.loads(about("json"))
+    wanted = {
+        MELTANO_YML: render_meltano_yml(info),
+        HUB_FILE: render_hub(info),
+        README: render_readme(about("markdown")),
+    }
     drift = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     if args.check:
         for path in drift:
