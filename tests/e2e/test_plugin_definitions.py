@@ -19,7 +19,7 @@ def _extractor() -> dict:
     return next(p for p in doc["plugins"]["extractors"] if p["name"] == "tap-genesys-analytics")
 
 
-def test_meltano_yml_and_hub_file_match_the_taps_settings() -> None:
+def test_meltano_yml_hub_file_and_readme_table_match_the_taps_settings() -> None:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False
     )
