@@ -116,7 +116,7 @@ def hub_definition(info: dict[str, Any]) -> dict[str, Any]:
         "domain_url": "https://developer.genesys.cloud/analyticsdatamanagement/analytics/detail/",
         "repo": REPO,
         "docs": f"{REPO}#readme",
-        "pip_url": f"git+{REPO}.git",
+        "pip_url": EXTRACTOR,  # the PyPI distribution (pyproject name)
         "executable": EXTRACTOR,
         "maintenance_status": "active",
         "keywords": ["meltano_sdk", "genesys", "purecloud", "contact-center"],
