@@ -174,13 +174,17 @@ class SimApp:
             cached = fut.result() if fut is not None else self._build_page(q, now_ms)
             self._pages.put(key, cached, len(cached[0]) + 200)
         prefix, total, count = cached
-        if count == q.page_size and q.page_number * q.page_size < min(total,
-                                                                      self.config.max_results):
-            self._prefetch_page(q, now_ms)
+        if count == q.page_size:
+            last = min(total, self.config.max_results)
+            for ahead in range(1, self.config.prefetch_pages + 1):
+                if (q.page_number + ahead - 1) * q.page_size >= last:
+                    break
+                self._prefetch_page(q, now_ms, q.page_number + ahead)
         return prefix, total, count, hit
 
-    def _prefetch_page(self, q: Query, now_ms: int) -> None:
-        nxt = Query(**{**q.__dict__, "page_number": q.page_number + 1})
+    def _prefetch_page(self, q: Query, now_ms: int, number: int) -> None:
+        """Build a later page of the same query in the background (one worker thread)."""
+        nxt = Query(**{**q.__dict__, "page_number": number})
         key = self._page_key(nxt, now_ms)
         if self._pages.get(key) is not None:
             return

@@ -38,6 +38,7 @@ RUNTIME_FIELDS = (
     "job_polls_pending",
     "job_run_s",
     "job_ttl_s",
+    "prefetch_pages",
 )
 
 
@@ -80,6 +81,8 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0
     cache_mb: int = 1024
+    #: pages of the same query pre-built in a background thread after a full page is served
+    prefetch_pages: int = 2
     max_hang_s: float = 30.0
 
     def __post_init__(self) -> None:

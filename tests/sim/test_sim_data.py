@@ -88,3 +88,16 @@ def test_warm_prerenders_records_without_changing_what_is_served(genesys_sim):
     assert other.warm("2024-05-02T00:00:00Z", "2024-05-03T00:00:00Z") == len(before)
     assert len(other.app._records) >= len(before)
     assert Client(other).all_pages(DAY) == before
+
+
+def test_next_pages_are_prebuilt_in_the_background_and_identical(genesys_sim):
+    sim = genesys_sim(rate_limit_per_minute=0, prefetch_pages=2)
+    plain = genesys_sim(rate_limit_per_minute=0, prefetch_pages=0)
+    client, other = Client(sim), Client(plain)
+    assert client.query(DAY, page_number=1).content == other.query(DAY, page_number=1).content
+    sim.app._prefetch.submit(lambda: None).result()  # single worker: earlier tasks are done
+    hits = sim.stats["page_cache_hits"]
+    assert client.query(DAY, page_number=2).content == other.query(DAY, page_number=2).content
+    assert client.query(DAY, page_number=3).content == other.query(DAY, page_number=3).content
+    assert sim.stats["page_cache_hits"] == hits + 2
+    assert plain.stats["page_cache_hits"] == 0
