@@ -32,8 +32,8 @@ from genesys_sim.query import (
     ASYNC_FIELDS,
     Matcher,
     Query,
-    _common,
     job_candidates,
+    parse_common,
     sync_candidates,
     term_frequency,
     validate_async,
@@ -212,7 +212,7 @@ class SimApp:
             body["segmentFilters"] = segment_filters
         if conversation_filters:
             body["conversationFilters"] = conversation_filters
-        q = _common(body, ASYNC_FIELDS)
+        q = parse_common(body, ASYNC_FIELDS)
         now_ms = self.clock.now_ms()
         matcher = Matcher(self.data, q, now_ms)
         out = []
@@ -434,4 +434,4 @@ def _load(body: bytes) -> Any:
 
 
 
-__all__ = ["QUERY_PATH", "Response", "SimApp", "rate_limited"]
+__all__ = ["JOBS_PATH", "QUERY_PATH", "Response", "SimApp"]

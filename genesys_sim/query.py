@@ -18,10 +18,9 @@ from genesys_sim.data import (
     Row,
     day_start_ms,
     days_touched,
-    iso,
     to_ms,
 )
-from genesys_sim.errors import ApiError, bad_request, invalid_date, invalid_value
+from genesys_sim.errors import PAGINATION_MESSAGE, bad_request, invalid_date, invalid_value
 
 FILTER_KEYS = ("conversationFilters", "segmentFilters", "evaluationFilters", "surveyFilters",
                "resolutionFilters")
@@ -226,7 +225,7 @@ def _validate_filters(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return filters
 
 
-def _common(body: Any, allowed: frozenset[str]) -> Query:
+def parse_common(body: Any, allowed: frozenset[str]) -> Query:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     for name in body:
@@ -241,8 +240,8 @@ def _common(body: Any, allowed: frozenset[str]) -> Query:
 
 
 def validate_sync(body: Any, cfg: SimConfig) -> Query:
-    """Validate a ``ConversationQuery`` body; raise ApiError (400) like the real API."""
-    q = _common(body, SYNC_FIELDS)
+    """Validate a ``ConversationQuery`` body; raise ``ApiError`` (400) like the real API."""
+    q = parse_common(body, SYNC_FIELDS)
     max_days = cfg.max_interval_days_filtered if q.filtered else cfg.max_interval_days
     if q.end_ms - q.start_ms > max_days * DAY_MS:
         raise bad_request(
@@ -260,8 +259,6 @@ def validate_sync(body: Any, cfg: SimConfig) -> Query:
         raise bad_request("Page number must be 1 or greater.", "bad.request",
                           "paging.pageNumber")
     if q.page_size * q.page_number > cfg.max_results:
-        from genesys_sim.errors import PAGINATION_MESSAGE
-
         raise bad_request(PAGINATION_MESSAGE, "bad.request", "paging")
     aggs = body.get("aggregations") or []
     if not isinstance(aggs, list):
@@ -281,7 +278,7 @@ def validate_sync(body: Any, cfg: SimConfig) -> Query:
 
 def validate_async(body: Any) -> Query:
     """Validate an ``AsyncConversationQuery`` body (no paging, no aggregations)."""
-    q = _common(body, ASYNC_FIELDS)
+    q = parse_common(body, ASYNC_FIELDS)
     if "limit" in body:
         q.limit = _int(body["limit"], "limit")
         if q.limit < 1:
@@ -527,5 +524,3 @@ def term_frequency(data: DataSet, rows: list[Row], agg: dict[str, Any],
             "results": [{"value": v, "count": c} for v, c in top]}
 
 
-__all__ = ["ApiError", "Matcher", "Query", "iso", "job_candidates", "sync_candidates",
-           "validate_async", "validate_sync"]
