@@ -17,6 +17,7 @@ from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _format_validation_error
+from singer_sdk.singerlib.encoding import GenericSingerWriter
 
 from tap_genesys_analytics.auth import REGIONS, AuthError
 from tap_genesys_analytics.client import GenesysAPIError
@@ -38,6 +39,15 @@ from tap_genesys_analytics.settings import (
     parse_datetime,
     validate_settings,
 )
+
+#: singer-sdk[msgspec] encodes RECORD lines faster than the stdlib writer (docs/benchmarks.md)
+_MessageWriter: type[GenericSingerWriter] = Tap.message_writer_class
+try:
+    from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+    _MessageWriter = MsgSpecWriter
+except ImportError:  # pragma: no cover - plain singer-sdk install
+    pass
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -159,6 +169,7 @@ class TapGenesysAnalytics(Tap):
     """Genesys Cloud analytics conversation detail records (sync details query)."""
 
     name = "tap-genesys-analytics"
+    message_writer_class = _MessageWriter
     config_jsonschema = copy.deepcopy(SETTINGS_SCHEMA)  # the SDK adds its settings to it
     _settings: Settings | None = None
 
