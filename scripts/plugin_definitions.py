@@ -152,11 +152,20 @@ def render_hub(info: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def _escape_description(row: str) -> str:
+    """Escape `|` inside the last (description) cell so the table keeps four columns."""
+    cells = row.strip().strip("|").split("|")
+    if len(cells) <= 4:
+        return row
+    description = "\\|".join(cells[3:])
+    return "|" + "|".join(cells[:3]) + "|" + description + "|"
+
+
 def render_readme(markdown: str) -> str:
     """README.md with the settings table replaced by the tap's own (SKIPPED rows left out)."""
     section = markdown[markdown.index("## Settings"):]
     rows = [
-        line for line in section.splitlines()
+        _escape_description(line) for line in section.splitlines()
         if line.startswith("|") and line.split("|")[1].strip().split(".")[0] not in SKIPPED
     ]
     text = README.read_text()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.meltano import MeltanoRunner, bookmark_of
+from tests.e2e.meltano import PROJECT_ROOT, MeltanoRunner, bookmark_of
 from tests.e2e.postgres import PgDatabase
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +50,28 @@ def tap_env(sim: Any, start: datetime, end: datetime) -> dict[str, str]:
         "TAP_GENESYS_ANALYTICS_MAX_ONGOING_AGE": "P7D",
         "TAP_GENESYS_ANALYTICS_SETTLE_LAG": "PT0S",
     }
+
+
+# The README's example query (kept identical: a test below checks the README holds it).
+WRAPUP_SQL = """SELECT seg->>'wrapUpCode' AS wrap_up_code, count(*) AS n
+FROM genesys.conversation_details c,
+     unnest(c.participants) p,
+     jsonb_array_elements(p->'sessions') s,
+     jsonb_array_elements(s->'segments') seg
+WHERE seg->>'segmentType' = 'wrapup' AND seg ? 'wrapUpCode'
+GROUP BY 1 ORDER BY n DESC;"""
+
+
+def wrapup_counts(conversations: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for conv in conversations:
+        for participant in conv["participants"]:
+            for session in participant.get("sessions", []):
+                for segment in session.get("segments", []):
+                    if segment.get("segmentType") == "wrapup" and "wrapUpCode" in segment:
+                        code = segment["wrapUpCode"]
+                        counts[code] = counts.get(code, 0) + 1
+    return counts
 
 
 def query_requests(sim: Any) -> int:
@@ -157,7 +179,15 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     untouched = rows_2.keys() - reread
     assert untouched and all(parse_iso(rows_2[c]["start"]) < resume for c in untouched)
     assert requests_2 < requests_1, f"run 2 sent {requests_2} requests, run 1 {requests_1}"
+    with pg_database.connect() as conn, conn.cursor() as cur:  # nested JSONB, queried as in README
+        cur.execute(WRAPUP_SQL)
+        assert dict(cur.fetchall()) == wrapup_counts(truth_2)
     print(f"run 1: {len(rows_1)} rows, {requests_1} requests, {len(ongoing_1)} ongoing, "
           f"bookmark {iso(bookmark_1)}; run 2: {len(reread)} re-read ({len(new_ids)} new, "
           f"{len(changed)} changed, {len(ended)} ended), {requests_2} requests, "
           f"bookmark {iso(bookmark_2)}; {len(rows_2)} rows, {len(untouched)} untouched")
+
+
+def test_readme_shows_the_tested_wrapup_query() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert WRAPUP_SQL in readme

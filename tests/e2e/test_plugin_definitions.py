@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,25 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
     assert config["page_size"] == 50
     assert config["segment_filters"][0]["predicates"][0]["dimension"] == "queueId"
     assert config["region"] == "us-east-1"  # default from the plugin definition
+
+
+def test_readme_filter_examples_are_valid_settings() -> None:
+    from tap_genesys_analytics.settings import validate_settings
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    yaml_block = readme.split("# meltano.yml, under the extractor's config:\n", 1)[1]
+    segment_filters = yaml.safe_load(yaml_block.split("```", 1)[0])["segment_filters"]
+    conversation_filters = re.search(
+        r"TAP_GENESYS_ANALYTICS_CONVERSATION_FILTERS='([^']+)'", readme
+    )
+    media_types = re.search(r"TAP_GENESYS_ANALYTICS_MEDIA_TYPES='([^']+)'", readme)
+    assert conversation_filters and media_types
+    settings = validate_settings({
+        "client_id": "id", "client_secret": "secret", "start_date": "2024-05-01",
+        "segment_filters": segment_filters,
+        "conversation_filters": conversation_filters.group(1),
+        "media_types": media_types.group(1),
+    })  # fmt: skip
+    assert settings.media_types == ("voice", "callback")
+    assert len(settings.query_segment_filters()) == 2  # queue filter + media-type shortcut
+    assert settings.query_conversation_filters()[0]["predicates"][0]["value"] == "inbound"
