@@ -168,7 +168,11 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
 
     bookmark_2 = parse_iso(bookmark_of(meltano.state(state_id)) or "missing bookmark")
     assert bookmark_2 == expected_bookmark(truth_2, second_now)
-    assert bookmark_2 > bookmark_1, "bookmark did not advance"
+    still_pinned = any(  # the conversation holding bookmark 1 back is still going on
+        parse_iso(c["conversationStart"]) == bookmark_1 and "conversationEnd" not in c
+        for c in truth_2
+    )
+    assert bookmark_2 > bookmark_1 or still_pinned, "bookmark did not advance"
     resume = bookmark_1 - LOOKBACK
     reread = {cid for cid, r in rows_2.items()
               if cid not in rows_1 or r["batched_at"] != rows_1[cid]["batched_at"]}
