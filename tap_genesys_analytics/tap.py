@@ -43,10 +43,10 @@ from tap_genesys_analytics.settings import (
 #: singer-sdk[msgspec] encodes RECORD lines faster than the stdlib writer (docs/benchmarks.md)
 _MessageWriter: type[GenericSingerWriter] = Tap.message_writer_class
 try:
-    from singer_sdk.contrib.msgspec import MsgSpecWriter
+    from tap_genesys_analytics.writer import BufferedMsgSpecWriter
 
-    _MessageWriter = MsgSpecWriter
-except ImportError:  # pragma: no cover - plain singer-sdk install
+    _MessageWriter = BufferedMsgSpecWriter
+except ImportError:  # pragma: no cover - singer-sdk installed without its msgspec extra
     pass
 
 if t.TYPE_CHECKING:
