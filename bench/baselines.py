@@ -33,6 +33,8 @@ class LoopResult:
     throttled: int = 0
     seconds: float = 0.0
     kept: list[dict] = field(default_factory=list, repr=False)
+    #: seconds since the loop started, after each page
+    page_times: list[float] = field(default_factory=list, repr=False)
 
 
 def fetch_token(login_url: str, client_id: str, client_secret: str) -> str:
@@ -115,8 +117,10 @@ def tutorial_loop(
                     break
                 result.kept.extend(conversations)
                 result.pages += 1
+                result.page_times.append(time.perf_counter() - started)
                 result.records += len(conversations)
-                page_count = math.ceil(body["totalHits"] / page_size) if "totalHits" in body else None
+                total = body.get("totalHits")
+                page_count = math.ceil(total / page_size) if total is not None else None
                 if page_count is not None and current_page >= page_count:
                     break
                 current_page += 1
