@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo
+.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo bench
 
 demo: bootstrap
 	$(BIN)/python scripts/demo.py
@@ -35,6 +35,11 @@ pytest:
 
 e2e: bootstrap-test
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+# Benchmark suite (figures and ratios, ~10 min; BENCH_ARGS=--quick for a short smoke run)
+BENCH_ARGS ?=
+bench: bootstrap
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-demo:
 	rm -rf .demo
