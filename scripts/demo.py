@@ -32,7 +32,7 @@ DEMO_DIR = ROOT / ".demo"
 DUCKDB_FILE = DEMO_DIR / "warehouse.duckdb"
 CLOCK_FILE = DEMO_DIR / "clock.json"
 LOG_FILE = DEMO_DIR / "last-run.log"
-PRIVATE_STATE = False  # --dir: keep Meltano state in that dir too (tests)
+PRIVATE_STATE = False  # --dir: keep Meltano's state and run files in that dir too (tests)
 MELTANO = Path(sys.executable).with_name("meltano")
 ENVIRONMENT = "demo"
 STATE_ID = f"{ENVIRONMENT}:tap-genesys-analytics-to-target-duckdb"
@@ -65,7 +65,13 @@ def meltano_env(sim_url: str | None = None, now: datetime | None = None) -> dict
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["PATH"] = f"{MELTANO.parent}{os.pathsep}{env.get('PATH', '')}"
     env["TARGET_DUCKDB_FILEPATH"] = str(DUCKDB_FILE)
-    if PRIVATE_STATE:
+    if PRIVATE_STATE:  # own state DB and run dir; the project's installed plugins
+        sys_dir = DEMO_DIR / "sys"
+        (sys_dir / "run").mkdir(parents=True, exist_ok=True)
+        for name in ("extractors", "loaders"):
+            if not (sys_dir / name).exists():
+                (sys_dir / name).symlink_to(ROOT / ".meltano" / name)
+        env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir)
         env["MELTANO_DATABASE_URI"] = f"sqlite:///{DEMO_DIR / 'meltano.db'}"
     if sim_url and now:
         env.update(

@@ -1,7 +1,8 @@
 """Run the project's Meltano (``.venv/bin/meltano``) as a user would, isolated per test.
 
-Each :class:`MeltanoRunner` has its own system database (state backend) in a temp dir, so
-tests never see each other's bookmarks; the plugins come from the project's ``.meltano/``.
+Each :class:`MeltanoRunner` has its own system database (state backend) and run directory in
+a temp dir, so tests never see each other's bookmarks or run files (and can run while others
+use the project); the installed plugins are the project's ``.meltano/`` ones.
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def ensure_plugins_installed() -> None:
         )
 
 
+def private_sys_dir(root: Path) -> Path:
+    """A Meltano system dir of one's own: the project's installed plugins, a private ``run/``.
+
+    Meltano writes each run's config, catalog and state files to ``<sys dir>/run/<plugin>/``;
+    concurrent runs sharing the project's ``.meltano`` would overwrite each other's files.
+    """
+    (root / "run").mkdir(parents=True, exist_ok=True)
+    for name in ("extractors", "loaders"):
+        link = root / name
+        if not link.exists():
+            link.symlink_to(PROJECT_ROOT / ".meltano" / name)
+    return root
+
+
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
@@ -70,10 +85,11 @@ class MeltanoRunner:
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sys_dir = private_sys_dir(self.workdir / "sys")
 
     def full_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = base_env()
+        env["MELTANO_SYS_DIR_ROOT"] = str(self.sys_dir)
         env["MELTANO_DATABASE_URI"] = f"sqlite:///{self.workdir / 'meltano.db'}"
         env.update(self.env)
         env.update(extra or {})
