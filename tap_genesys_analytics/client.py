@@ -195,7 +195,9 @@ class GenesysClient:
         self.retry_after_fallback_s = retry_after_fallback_s
         self.metrics = ClientMetrics()
         self.redact = Redactor((settings.client_secret,))
-        self._sleep = sleep
+        self._closed = threading.Event()
+        # the default sleep wakes up on close(): a failed run exits without waiting out backoffs
+        self._sleep = self._closed.wait if sleep is time.sleep else sleep
 
     # -- public -------------------------------------------------------------------------------
 
@@ -220,6 +222,8 @@ class GenesysClient:
         last_cause = "no attempt made"
         tries = 0
         while tries < self.max_tries:
+            if self._closed.is_set():
+                raise GenesysAPIError(f"{what}: not sent, the run is stopping")
             tries += 1
             _, slept_429 = self.budget.acquire(resume_at)
             if resume_at is not None:
@@ -247,7 +251,7 @@ class GenesysClient:
                 continue
             except _Retry as exc:
                 last_cause = exc.cause
-                if tries >= self.max_tries:
+                if tries >= self.max_tries or self._closed.is_set():
                     break
                 self.metrics.add(retries=1)
                 if exc.is_429:
@@ -276,7 +280,8 @@ class GenesysClient:
         )
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Stop: requests still retrying give up at once; release pooled connections."""
+        self._closed.set()
         self.session.close()
 
     # -- internals ----------------------------------------------------------------------------
