@@ -1,0 +1,208 @@
+"""Scenarios 2-5: 429 storms, server errors, token loss and empty pages, through the tap's CLI.
+
+The tap runs as Meltano runs it (a subprocess with a config file; real backoff timings), the
+simulator in-process so its counters are the referee. Every line of stdout (RECORD, STATE)
+and stderr (logs, errors) goes through the secret scan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.conftest import (
+    QUERY_PATH,
+    SecretScan,
+    query_statuses,
+    run_tap_cli,
+    tap_config,
+    token_requests,
+)
+
+pytestmark = pytest.mark.faults
+
+START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
+DAY_ENDS = ["2024-05-02T00:00:00+00:00", "2024-05-03T00:00:00+00:00", "2024-05-04T00:00:00+00:00"]
+
+
+@pytest.fixture
+def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
+    """3 days x ~100 conversations (354); page size 10 -> 36 pages."""
+    server = fault_sim(conversations_per_day=100, data_start=START, now="2024-05-04T06:00:00Z",
+                       rate_limit_per_minute=0)
+    secret_scan.sim = server
+    return server
+
+
+def assert_complete(run: Any, sim: Any, end: str = END) -> None:
+    """Exit 0, every conversation once with the API's content, STATE per window."""
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.records == sim.ground_truth(START, end)
+    assert run.bookmarks == [b for b in DAY_ENDS if b[:10] <= end[:10]][-len(run.bookmarks):]
+
+
+# -- 2: 429 storm --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("concurrency", "end"), [(4, END), (1, "2024-05-03T00:00:00Z")])
+def test_429_storm_completes_and_sleeps_what_retry_after_asked(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan, concurrency: int, end: str
+) -> None:
+    """30 % of queries answered 429 + Retry-After: 1.
+
+    Per request: each request that got a 429 waits its own Retry-After before its retry
+    (``slept_for_429_s``, measured around the wait) — compared with the sum of the Retry-After
+    values received (``retry_after_total_s``) and with what the simulator sent. With several
+    workers, 429s received at the same time overlap: every worker pauses until the latest
+    Retry-After has passed, so the wall-clock paused time is less than the sum; with one worker
+    the wall clock pays the sum in full.
+    """
+    sim.faults.configure({"kind": "rate_limit", "rate": 0.3, "retry_after": 1}, seed=5)
+    run = run_tap_cli(tap_config(sim, max_concurrency=concurrency, end_date=end), tmp_path,
+                      scan=secret_scan)
+    assert_complete(run, sim, end)
+    metrics = run.http_metrics()
+    stats = sim.stats
+    sent = stats["retry_after_sent"]
+    assert stats["rate_limited"] == metrics["responses_429"] == len(sent) > 5
+    assert query_statuses(sim)["429"] / sum(query_statuses(sim).values()) > 0.2
+    assert metrics["retry_after_total_s"] == sum(sent)
+    slept = metrics["slept_for_429_s"]
+    assert abs(slept - sum(sent)) <= 0.1 * sum(sent), (slept, sum(sent))
+    if concurrency == 1:
+        assert run.seconds >= sum(sent)
+    print(f"429 storm, concurrency {concurrency}: {len(sent)} x 429 of "
+          f"{int(metrics['requests_sent'])} requests; Retry-After received {sum(sent)} s, "
+          f"slept {slept:.2f} s ({100 * (slept / sum(sent) - 1):+.1f} %); run {run.seconds:.1f} s")
+
+
+# -- 3: server errors -------------------------------------------------------------------------
+
+
+def test_server_errors_resets_hangs_and_bad_bodies_are_all_recovered(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    sim.faults.configure(
+        *({"kind": "status", "status": s, "on": [2 + 4 * i]}  # each status at least once
+          for i, s in enumerate((500, 502, 503, 504, 408))),
+        *({"kind": "status", "status": s, "rate": 0.04} for s in (500, 502, 503, 504, 408)),
+        {"kind": "reset", "rate": 0.04},
+        {"kind": "hang", "on": [3], "hang_s": 3},
+        {"kind": "truncated", "on": [6, 20]},
+        {"kind": "html", "on": [9, 25]},
+        seed=7,
+    )
+    run = run_tap_cli(tap_config(sim, request_timeout=1, max_retries=10), tmp_path,
+                      scan=secret_scan)
+    assert_complete(run, sim)
+    statuses = query_statuses(sim)
+    injected = sim.stats["faults_injected"]
+    for status in ("500", "502", "503", "504", "408"):
+        assert statuses.get(status, 0) >= 1, statuses
+    assert injected.get("reset", 0) >= 1 and injected.get("hang") == 1, injected
+    bad_bodies = injected.get("truncated", 0) + injected.get("html", 0)  # 200 + unreadable
+    assert injected.get("truncated", 0) >= 1 and injected.get("html", 0) >= 1, injected
+    metrics = run.http_metrics()
+    failures = sum(n for s, n in statuses.items() if s != "200") + bad_bodies
+    assert metrics["retries"] == failures
+    assert len(run.log_lines("retry ")) == failures
+    print(f"server errors: {failures} failed responses of {int(metrics['requests_sent'])} "
+          f"requests ({statuses}, faults {injected}) all retried; "
+          f"backoff slept {metrics['backoff_slept_s']:.1f} s; run {run.seconds:.1f} s")
+
+
+def test_a_fault_beyond_the_retry_limit_exits_with_one_line_and_state_stays_behind(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    sim.faults.configure({"kind": "status", "status": 503, "on": list(range(18, 200))})
+    run = run_tap_cli(tap_config(sim, max_concurrency=1, max_retries=2), tmp_path,
+                      scan=secret_scan)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    found = re.search(r"window (\S+)/\S+ page (\d+): giving up after 3 tries; last error: "
+                      r"HTTP 503", last)
+    assert found, last  # the last line: retries still in flight stop without another word
+    assert "Traceback" not in run.stderr
+    assert run.seconds < 15
+    assert found.group(1).startswith("2024-05-02") and found.group(2) == "5"
+    assert run.bookmarks == DAY_ENDS[:1]  # only the window fully emitted before the failure
+    assert {r["conversationId"] for r in run.records} >= set(
+        sim.ground_truth_ids(START, "2024-05-02T00:00:00Z"))
+    print(f"persistent 503: exit {run.returncode}; {last}")
+
+
+# -- 4: token loss --------------------------------------------------------------------------------
+
+
+def test_revoked_token_costs_exactly_one_reauthentication(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    sim.faults.configure({"kind": "revoke", "on": [12]})
+    run = run_tap_cli(tap_config(sim), tmp_path, scan=secret_scan)
+    assert_complete(run, sim)
+    assert token_requests(sim) == 2 == len(sim.issued_tokens)
+    metrics = run.http_metrics()
+    assert 1 <= metrics["token_refreshes"] <= 4  # each in-flight 401 refreshes its own try
+    assert query_statuses(sim)["401"] == metrics["token_refreshes"]
+    print(f"revoked token: {token_requests(sim)} token requests, "
+          f"{query_statuses(sim)['401']} x 401 in flight, run {run.seconds:.1f} s")
+
+
+def test_rejected_credentials_are_one_clear_error_and_one_token_request(
+    fault_sim: Callable[..., Any], tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    sim = fault_sim(conversations_per_day=10, data_start=START, now=END,
+                    clients={"fault-client": "another-secret"})
+    secret_scan.sim = sim
+    run = run_tap_cli(tap_config(sim), tmp_path, scan=secret_scan)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-genesys-analytics: authentication error: credentials rejected")
+    assert "invalid_client" in last
+    assert token_requests(sim) == 1
+    assert QUERY_PATH not in sim.stats["requests"]
+    print(f"rejected credentials: {token_requests(sim)} token request; {last}")
+
+
+# -- 5: empty pages ------------------------------------------------------------------------------
+
+
+def test_transient_empty_pages_are_retried_logged_and_lose_nothing(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    sim.faults.configure({"kind": "empty_page", "on": [4, 17, 30]})
+    run = run_tap_cli(tap_config(sim), tmp_path, scan=secret_scan)
+    assert_complete(run, sim)
+    lines = run.log_lines("empty although totalHits=")
+    assert len(lines) == 3, run.stderr[-3000:]
+    assert all(re.search(r"window \S+ page \d+: .*asking again in [\d.]+ s \(retry 1/3\)", line)
+               for line in lines)
+    print(f"transient empty pages: 3 retried, all {len(run.records)} records; "
+          f"run {run.seconds:.1f} s")
+
+
+def test_persistently_empty_page_gives_up_after_bounded_retries_and_says_so(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    """Page 2 stays empty (4 answers): no hang, one warning with the counts.
+
+    totalHits is approximate, so an empty page where more were announced may be the true end;
+    after 3 retries the window finishes with a warning naming it (the next run's lookback
+    re-reads it), instead of hanging or failing every run.
+    """
+    sim.faults.configure({"kind": "empty_page", "on": list(range(2, 200))})
+    run = run_tap_cli(tap_config(sim, end_date="2024-05-02T00:00:00Z"), tmp_path,
+                      scan=secret_scan)
+    assert run.returncode == 0, run.stderr[-3000:]
+    warning = run.log_lines("still empty after 3 retries")
+    assert len(warning) == 1, run.stderr[-3000:]
+    assert re.search(r"window 2024-05-01\S+ page 2: still empty after 3 retries; totalHits "
+                     r"announced 128 records, 10 received", warning[0]), warning[0]
+    assert len(run.log_lines("empty although totalHits=")) == 3
+    assert run.seconds < 60
+    print(f"persistent empty page: gave up after 3 retries in {run.seconds:.1f} s; "
+          f"{warning[0].split('tap_genesys_analytics.extract', 1)[-1].strip()}")
