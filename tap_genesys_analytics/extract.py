@@ -188,13 +188,16 @@ class WindowReader:
     def _fill(self) -> None:
         """Submit pages in emission order until the prefetch bound is reached.
 
-        The window being emitted always gets its next page, even past the bound, so it can
-        never wait behind prefetched pages of later windows.
+        The window being emitted may always keep ``workers`` pages requested, even past the
+        bound: prefetched pages of later windows (their page 1, fetched before this window's
+        ``totalHits`` was known) wait for it to be emitted, so counting them against it would
+        leave it one request at a time (memory stays bounded by ``max_buffered + workers``).
         """
-        if self._jobs and not self._jobs[0].tasks and self._can_submit(self._jobs[0]):
+        if self._jobs:
             front = self._jobs[0]
-            self._submit(front, front.next_page)
-            front.next_page += 1
+            while len(front.tasks) < self.workers and self._can_submit(front):
+                self._submit(front, front.next_page)
+                front.next_page += 1
         buffered = self._buffered()
         index = 0
         while buffered < self.max_buffered:

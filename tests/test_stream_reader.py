@@ -230,9 +230,41 @@ def test_prefetch_is_bounded_while_the_consumer_is_slow():
             consumed += 1
             time.sleep(0.002)
             worst = max(worst, len(api.calls) - consumed)
-    assert worst <= 5 + 2  # bound + the emitting window's page + empty-page slack
+    assert worst <= 5 + 4 + 1  # bound + the emitting window's workers + empty-page slack
     # every fetched page was used, except at most one empty probe per window (full last page)
     assert len(api.calls) - consumed <= 6
+
+
+class ConcurrencyProbe(FakeAPI):
+    """FakeAPI with a fixed latency that records the peak of requests in flight per interval."""
+
+    def __init__(self, conversations, latency):
+        super().__init__(conversations)
+        self.fixed_latency = latency
+        self.active: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    def post_query(self, body, *, what, on_send=None):
+        interval = body["interval"]
+        with self.lock:
+            self.active[interval] = self.active.get(interval, 0) + 1
+            self.peak[interval] = max(self.peak.get(interval, 0), self.active[interval])
+        time.sleep(self.fixed_latency)
+        try:
+            return super().post_query(body, what=what, on_send=on_send)
+        finally:
+            with self.lock:
+                self.active[interval] -= 1
+
+
+def test_the_emitting_window_keeps_every_worker_busy_while_later_windows_wait():
+    # 10 windows: their page 1s fill the prefetch bound before window 1's totalHits is known
+    windows = day_windows(10)
+    api = ConcurrencyProbe(make_conversations(days=10, per_day=200), latency=0.01)
+    events, _ = read(api, windows, workers=4)
+    assert len(records_of(events)) == len(api.conversations)
+    assert api.peak[windows[0].interval] == 4
+    assert api.peak[windows[1].interval] == 4
 
 
 def test_query_body_carries_interval_paging_order_and_filters():
