@@ -226,14 +226,20 @@ def verdict(name: str, value: float) -> str:
     return f"target {op} {target:g}: {'MET' if met else 'MISSED'}"
 
 
-def report(results: dict[str, Any]) -> str:
+SECTIONS = ("head", "p1", "p2", "p2_slow", "p3", "p4")
+
+
+def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str:
+    """The figures of ``sections`` as text (targets marked MET / MISSED)."""
     m = results["machine"]
-    lines = [
-        f"machine: {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, {m['date']}, "
-        f"load average {m['load_average'][0]} at start",
-        f"sizes: {results['preset']} {results['sizes']}",
-    ]
-    if p1 := results.get("p1"):
+    lines: list[str] = []
+    if "head" in sections:
+        lines += [
+            f"machine: {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, "
+            f"{m['date']}, load average {m['load_average'][0]} at start",
+            f"sizes: {results['preset']} {results['sizes']}",
+        ]
+    if "p1" in sections and (p1 := results.get("p1")):
         tap, bare = p1["tap"], p1["bare"]
         lines += [
             "",
@@ -248,7 +254,7 @@ def report(results: dict[str, Any]) -> str:
             f"{verdict('p1_ratio', p1['p1_ratio'])}; tap/bare CPU = {p1['cpu_ratio']:.2f}x",
         ]
     for key, title in (("p2", "P2 wall"), ("p2_slow", "P2 wall, slow pages")):
-        if not (p2 := results.get(key)):
+        if key not in sections or not (p2 := results.get(key)):
             continue
         tut = p2["tutorial"]
         lines += [
@@ -272,7 +278,7 @@ def report(results: dict[str, Any]) -> str:
                 f"(simulator sent {run['sim_429_sent']}); requests {tap['requests']}; "
                 f"pacing wait (sum over workers) {tap['http'].get('pacing_wait_s', 0):.1f} s",
             ]
-    if p3 := results.get("p3"):
+    if "p3" in sections and (p3 := results.get("p3")):
         small, large = p3["small"], p3["large"]
         lines += [
             "",
@@ -282,8 +288,9 @@ def report(results: dict[str, Any]) -> str:
             f"({large['wall_s']:.1f} s)",
             f"  ratio {p3['p3_ratio']:.3f}x  {verdict('p3_ratio', p3['p3_ratio'])}",
         ]
-    lines += ["", "P4 requests per 1,000 records"]
-    for label, figures in _p4_sources(results):
+    if "p4" in sections:
+        lines += ["", "P4 requests per 1,000 records"]
+    for label, figures in _p4_sources(results) if "p4" in sections else []:
         per_k = 1000 * figures["requests"] / figures["records"] if figures["records"] else 0.0
         lines.append(
             f"  {label}: {figures['requests']} requests / {figures['records']:,} records = "
@@ -342,6 +349,11 @@ def chart(results: dict[str, Any], path: Path) -> None:
 # -- main -------------------------------------------------------------------------------------
 
 
+def show(results: dict[str, Any], section: str) -> None:
+    """Print one section as soon as its figures exist."""
+    print(report(results, (section,)), flush=True)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -372,20 +384,25 @@ def main(argv: list[str] | None = None) -> int:
     sim = Simulator(["--now", SIM_NOW, "--data-start", f"{DATA_START}T00:00:00Z",
                      "--conversations-per-day", "0", *hot_days])
     started = time.monotonic()
+    show(results, "head")
     try:
         if "p1" in parts:
             results["p1"] = p1_cpu(sim, sizes, p1_first)
+            show(results, "p1")
         if "p2" in parts:
             results["p2"] = p2_wall(sim, (p2_first, sizes.p2_days), 0.4, sizes.p2_tutorial_pages,
                                     (4,))
+            show(results, "p2")
             results["p2_slow"] = p2_wall(sim, (p2_slow_first, sizes.p2_slow_days), 1.5,
                                          sizes.p2_slow_tutorial_pages, sizes.p2_slow_concurrency)
+            show(results, "p2_slow")
         if "p3" in parts:
             results["p3"] = p3_memory(sim, sizes, p1_first)
+            show(results, "p3")
     finally:
         sim.stop()
     results["bench_seconds"] = time.monotonic() - started
-    print(report(results))
+    show(results, "p4")
     print(f"\n(benchmark took {results['bench_seconds']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
