@@ -101,3 +101,17 @@ def test_readme_filter_examples_are_valid_settings() -> None:
     assert settings.media_types == ("voice", "callback")
     assert len(settings.query_segment_filters()) == 2  # queue filter + media-type shortcut
     assert settings.query_conversation_filters()[0]["predicates"][0]["value"] == "inbound"
+
+
+def test_meltano_yml_validates_against_meltanos_own_schema() -> None:
+    import jsonschema
+    import meltano
+
+    schema_file = Path(meltano.__file__).parent / "schemas" / "meltano.schema.json"
+    schema = json.loads(schema_file.read_text())
+    doc = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)
+    ]
+    assert not errors, errors
