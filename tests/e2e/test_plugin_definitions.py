@@ -107,7 +107,7 @@ def test_meltano_yml_validates_against_meltanos_own_schema() -> None:
     import jsonschema
     import meltano
 
-    schema_file = Path(meltano.__file__).parent / "schemas" / "meltano.schema.json"
+    schema_file = Path(next(iter(meltano.__path__))) / "schemas" / "meltano.schema.json"
     schema = json.loads(schema_file.read_text())
     doc = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
     errors = [
