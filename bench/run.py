@@ -116,6 +116,8 @@ def p1_cpu(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
             "cpu_s": bare_cpu,
             "records_per_s": bare.records / bare.seconds,
         },
+        "tap_rounds_records_per_s": [r.records_per_s for r in taps],
+        "bare_rounds_records_per_s": [b.records / b.seconds for b, _ in bares],
         "same_records": tap.records == bare.records,
         "p1_ratio": tap.records_per_s / (bare.records / bare.seconds),
         "cpu_ratio": tap.cpu_s / bare_cpu if bare_cpu else None,
@@ -250,6 +252,10 @@ def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str
             f"requests_per_minute {p1['tap_settings']['requests_per_minute']})",
             f"  bare loop          {bare['records_per_s']:>8,.0f} records/s  "
             f"wall {bare['wall_s']:6.2f} s  CPU {bare['cpu_s']:6.2f} s  ({bare['pages']} pages)",
+            "  every round (records/s): tap "
+            + ", ".join(f"{x:,.0f}" for x in p1["tap_rounds_records_per_s"])
+            + "; bare loop "
+            + ", ".join(f"{x:,.0f}" for x in p1["bare_rounds_records_per_s"]),
             f"  same records: {p1['same_records']}; tap/bare records/s = {p1['p1_ratio']:.2f}x  "
             f"{verdict('p1_ratio', p1['p1_ratio'])}; tap/bare CPU = {p1['cpu_ratio']:.2f}x",
         ]
