@@ -229,6 +229,8 @@ class GenesysClient:
             if resume_at is not None:
                 self.metrics.add(slept_for_429_s=slept_429)
                 resume_at = None
+            if self._closed.is_set():  # the run stopped while this request waited its turn
+                raise GenesysAPIError(f"{what}: not sent, the run is stopping")
             token = self.tokens.token()
             self.redact.add(token)
             if on_send is not None:
