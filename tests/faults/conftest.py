@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class RequestWatch:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self.answered: list[tuple[str, float, int]] = []  # (path, arrival time, status)
         self._waiters: list[tuple[str, int, threading.Event]] = []
 
     def arrived(self, path: str) -> None:
@@ -78,8 +80,11 @@ def instrument(sim: Any) -> Any:
     handle, issue = app.handle, app.tokens.issue
 
     def watched_handle(method: str, target: str, *args: Any, **kwargs: Any) -> Any:
-        watch.arrived(target.split("?", 1)[0])
-        return handle(method, target, *args, **kwargs)
+        path, arrived = target.split("?", 1)[0], time.monotonic()
+        watch.arrived(path)
+        response = handle(method, target, *args, **kwargs)
+        watch.answered.append((path, arrived, int(getattr(response, "status", 0))))
+        return response
 
     def recording_issue(*args: Any, **kwargs: Any) -> Any:
         answer = issue(*args, **kwargs)
@@ -214,8 +219,6 @@ def run_tap_cli(
     scan: SecretScan | None = None, timeout: float = 300,
 ) -> CliRun:
     """``tap-genesys-analytics --config ... [--state ...]``; all output captured (and scanned)."""
-    import time
-
     config_path = tmp_path / "tap-config.json"
     config_path.write_text(json.dumps(config))
     command = [str(TAP), "--config", str(config_path)]
