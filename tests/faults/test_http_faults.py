@@ -7,6 +7,7 @@ and stderr (logs, errors) goes through the secret scan.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -76,10 +77,10 @@ def test_429_storm_completes_and_sleeps_what_retry_after_asked(
     if concurrency == 1:  # the simulator's own clock: gap from each 429 to the next request
         queries = sorted((t, status) for path, t, status in sim.watch.answered
                          if path == QUERY_PATH)
-        gaps = [later[0] - t for (t, status), later in zip(queries, queries[1:])
+        gaps = [later[0] - t for (t, status), later in itertools.pairwise(queries)
                 if status == 429]
         assert len(gaps) == len(sent)
-        assert all(ra <= gap <= ra + 0.2 for gap, ra in zip(gaps, sent)), (gaps, sent)
+        assert all(ra <= gap <= ra + 0.2 for gap, ra in zip(gaps, sent, strict=True)), (gaps, sent)
         assert abs(sum(gaps) - sum(sent)) <= 0.1 * sum(sent)
         print(f"429 storm, seen by the simulator: {sum(gaps):.2f} s between each 429 and the "
               f"next request, Retry-After sent {sum(sent)} s")
