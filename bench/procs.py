@@ -2,8 +2,9 @@
 
 The simulator runs as ``genesys-sim serve`` in its own process (loopback, free port) and is
 driven through its control endpoint. The tap runs as its real CLI in a child process whose
-stdout goes to ``/dev/null``; its CPU seconds and peak RSS come from ``os.wait4`` (the kernel's
-accounting for exactly that child), its progress from the log lines it writes to stderr.
+stdout goes to ``/dev/null``; its CPU seconds come from ``os.wait4`` (the kernel's accounting
+for exactly that child), its peak RSS from its own ``VmHWM`` (polled), its progress from the log
+lines it writes to stderr.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
 
             reader = threading.Thread(target=read_log, daemon=True)
             reader.start()
+            peak_kb = [0]
+            watcher = threading.Thread(target=_watch_peak_rss, args=(proc, peak_kb), daemon=True)
+            watcher.start()
             timer = threading.Timer(timeout_s, proc.kill)
             timer.start()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -153,6 +157,7 @@ def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
             timer.cancel()
             proc.returncode = os.waitstatus_to_exitcode(status)
             reader.join(timeout=10)
+            watcher.join(timeout=10)
     finally:
         os.unlink(config_path)
     if proc.returncode != 0:
@@ -162,13 +167,30 @@ def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
     return TapRun(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        # ru_maxrss of a child also counts the parent's memory it was forked from (the kernel
+        # records the pre-exec high-water mark), so the peak comes from the tap's own VmHWM
+        peak_rss_mb=(peak_kb[0] or usage.ru_maxrss) / 1024,
         records=totals["records"],
         pages=totals["pages"],
         requests=totals["requests"],
         http=http,
         progress=progress,
     )
+
+
+def _watch_peak_rss(proc: subprocess.Popen[str], peak_kb: list[int]) -> None:
+    """Poll the process's own high-water mark (``VmHWM``, kB) until it exits."""
+    path = f"/proc/{proc.pid}/status"
+    while proc.returncode is None:
+        try:
+            with open(path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak_kb[0] = max(peak_kb[0], int(line.split()[1]))
+                        break
+        except (OSError, ValueError):
+            return  # gone (or no /proc): the caller falls back to ru_maxrss
+        time.sleep(0.02)
 
 
 def tap_config(sim: Simulator, start: str, end: str, **settings: Any) -> dict[str, Any]:
