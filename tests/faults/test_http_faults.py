@@ -144,6 +144,28 @@ def test_a_fault_beyond_the_retry_limit_exits_with_one_line_and_state_stays_behi
     print(f"persistent 503: exit {run.returncode}; {last}")
 
 
+def test_a_failed_run_stops_requests_still_backing_off_instead_of_waiting_them_out(
+    sim: Any, tmp_path: Path, secret_scan: SecretScan
+) -> None:
+    """Page 2 fails for good while page 3 sleeps on a 503 ``Retry-After: 30``: exit now.
+
+    One window: page 1 is request 1, then pages 2, 3, ... are sent in that order.
+    """
+    sim.faults.configure(
+        {"kind": "status", "status": 503, "retry_after": 30, "on": [3]},
+        {"kind": "status", "status": 502, "on": list(range(2, 400))},
+    )
+    config = tap_config(sim, max_retries=1, end_date="2024-05-02T00:00:00Z")
+    run = run_tap_cli(config, tmp_path, scan=secret_scan)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert re.search(r"window 2024-05-01\S+ page 2: giving up after 2 tries", last), last
+    assert len(run.log_lines("page 3: HTTP 503")) == 1, run.stderr[-3000:]
+    assert run.seconds < 15, f"the run lingered {run.seconds:.1f} s after its error"
+    print(f"failed run with a 30 s backoff pending: exit {run.returncode} after "
+          f"{run.seconds:.1f} s")
+
+
 # -- 4: token loss --------------------------------------------------------------------------------
 
 
