@@ -184,9 +184,12 @@ class GenesysClient:
         self.tokens = token_provider
         self.url = settings.api_url.rstrip("/") + QUERY_PATH
         self.session = session or make_session(settings.max_concurrency + 1)
+        self._closed = threading.Event()
         # headroom: responses report the count with up to max_concurrency requests in flight
         self.budget = budget or RateBudget(
-            settings.requests_per_minute, headroom=settings.max_concurrency
+            settings.requests_per_minute,
+            headroom=settings.max_concurrency,
+            sleep=self._stoppable_sleep,
         )
         self.max_tries = settings.max_retries + 1
         self.timeout = settings.request_timeout
@@ -195,7 +198,6 @@ class GenesysClient:
         self.retry_after_fallback_s = retry_after_fallback_s
         self.metrics = ClientMetrics()
         self.redact = Redactor((settings.client_secret,))
-        self._closed = threading.Event()
         # the default sleep wakes up on close(): a failed run exits without waiting out backoffs
         self._sleep = self._closed.wait if sleep is time.sleep else sleep
 
@@ -225,7 +227,10 @@ class GenesysClient:
             if self._closed.is_set():
                 raise GenesysAPIError(f"{what}: not sent, the run is stopping")
             tries += 1
-            _, slept_429 = self.budget.acquire(resume_at)
+            try:
+                _, slept_429 = self.budget.acquire(resume_at)
+            except _Stopped:
+                raise GenesysAPIError(f"{what}: not sent, the run is stopping") from None
             if resume_at is not None:
                 self.metrics.add(slept_for_429_s=slept_429)
                 resume_at = None
@@ -287,6 +292,11 @@ class GenesysClient:
         self.session.close()
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _stoppable_sleep(self, seconds: float) -> None:
+        """Rate-budget waits (pacing, 429 pauses) end early, by raising, when the run stops."""
+        if self._closed.wait(seconds):
+            raise _Stopped
 
     def _line(self, text: str) -> str:
         return self.redact(_one_line(text, limit=600))
@@ -358,6 +368,10 @@ class GenesysClient:
         if not isinstance(data, dict):
             raise _Retry(f"HTTP 200 with a JSON {type(data).__name__} instead of an object")
         return data
+
+
+class _Stopped(Exception):
+    """Internal: close() was called while a request waited for the rate budget."""
 
 
 class _Unauthorized(Exception):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,7 @@ def test_a_fault_beyond_the_retry_limit_exits_with_one_line_and_state_stays_behi
 def test_a_failed_run_stops_requests_still_backing_off_instead_of_waiting_them_out(
     sim: Any, tmp_path: Path, secret_scan: SecretScan
 ) -> None:
-    """Page 2 fails for good while page 3 sleeps on a 503 ``Retry-After: 30``: exit now.
+    """Page 2 fails for good while page 3 sleeps on a 503 ``Retry-After: 30``: exit at once.
 
     One window: page 1 is request 1, then pages 2, 3, ... are sent in that order.
     """
@@ -164,6 +166,41 @@ def test_a_failed_run_stops_requests_still_backing_off_instead_of_waiting_them_o
     assert run.seconds < 15, f"the run lingered {run.seconds:.1f} s after its error"
     print(f"failed run with a 30 s backoff pending: exit {run.returncode} after "
           f"{run.seconds:.1f} s")
+
+
+def test_close_ends_a_429_pause_at_once(sim: Any) -> None:
+    """A request waiting out ``Retry-After: 30`` in the rate budget gives up when the run stops."""
+    from tap_genesys_analytics.auth import TokenProvider
+    from tap_genesys_analytics.client import GenesysAPIError, GenesysClient, make_session
+    from tap_genesys_analytics.settings import validate_settings
+
+    sim.faults.configure({"kind": "rate_limit", "retry_after": 30, "on": [1]})
+    settings = validate_settings(tap_config(sim))
+    session = make_session(2)
+    tokens = TokenProvider(settings.login_url, settings.client_id, settings.client_secret,
+                           session, settings.request_timeout)
+    client = GenesysClient(settings, tokens, session=session)
+    body = {"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
+            "paging": {"pageSize": 10, "pageNumber": 1}}
+    outcome: list[BaseException] = []
+
+    def query() -> None:
+        try:
+            client.post_query(body, what="window w page 1")
+        except GenesysAPIError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=query)
+    worker.start()
+    assert sim.watch.when(QUERY_PATH, 1).wait(10)
+    time.sleep(0.3)
+    stopped = time.monotonic()
+    client.close()
+    worker.join(5)
+    assert not worker.is_alive(), "still paused after close()"
+    assert time.monotonic() - stopped < 1.0
+    assert [str(e) for e in outcome] == ["window w page 1: not sent, the run is stopping"]
+    assert sim.watch.queries() == 1
 
 
 # -- 4: token loss --------------------------------------------------------------------------------
