@@ -241,6 +241,9 @@ def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str
             f"{m['date']}, load average {m['load_average'][0]} at start",
             f"sizes: {results['preset']} {results['sizes']}",
         ]
+        if results["preset"] != "full":
+            lines.append("(smoke sizes: start-up time dominates; the targets apply to the full "
+                         "preset)")
     if "p1" in sections and (p1 := results.get("p1")):
         tap, bare = p1["tap"], p1["bare"]
         lines += [
