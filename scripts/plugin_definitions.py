@@ -69,7 +69,9 @@ DATE_SETTINGS = {"start_date", "end_date"}
 KINDS = {
     "string": "string",
     "integer": "integer",
-    "number": "decimal",
+    # Meltano 4.4 cannot serialise a `decimal` setting read from an env var (Decimal is not
+    # JSON serializable), so numbers are offered as whole numbers; the tap accepts any number.
+    "number": "integer",
     "boolean": "boolean",
     "array": "array",
     "object": "object",

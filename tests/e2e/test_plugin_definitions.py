@@ -68,6 +68,7 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
             "TAP_GENESYS_ANALYTICS_START_DATE": "2024-05-01",
             "TAP_GENESYS_ANALYTICS_MEDIA_TYPES": '["voice","chat"]',
             "TAP_GENESYS_ANALYTICS_PAGE_SIZE": "50",
+            "TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT": "5",  # a number setting from an env var
             "TAP_GENESYS_ANALYTICS_SEGMENT_FILTERS":
                 '[{"type":"or","predicates":[{"dimension":"queueId","value":"q1"}]}]',
         },
@@ -77,6 +78,7 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
     assert config["client_secret"] == "env-secret"
     assert config["media_types"] == ["voice", "chat"]
     assert config["page_size"] == 50
+    assert config["request_timeout"] == 5
     assert config["segment_filters"][0]["predicates"][0]["dimension"] == "queueId"
     assert config["region"] == "us-east-1"  # default from the plugin definition
 

@@ -36,8 +36,7 @@ def tap_env(sim: Any, **settings: str) -> dict[str, str]:
         "page_size": "10",
         "max_concurrency": "2",
         "requests_per_minute": "10000",
-        # not request_timeout: Meltano 4.4 crashes on a `decimal` setting given by env var
-        # ("Object of type Decimal is not JSON serializable"); the default 60 s is used.
+        "request_timeout": "30",
         "lookback": "PT0S",
         **settings,
     }
