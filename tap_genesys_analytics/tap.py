@@ -151,7 +151,8 @@ SETTINGS_SCHEMA = th.PropertiesList(
     th.Property(
         "max_concurrency", th.IntegerType(minimum=1, maximum=16),
         default=DEFAULT_MAX_CONCURRENCY,
-        description="Requests in flight at once (1-16); records are still emitted in order.",
+        description="Requests in flight at once (1-16); records are still emitted in order. "
+        "To reach the rate budget: at least page latency (s) x requests_per_minute / 60 + 1.",
     ),
     th.Property(
         "requests_per_minute", th.IntegerType(minimum=1, maximum=10000),

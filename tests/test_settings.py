@@ -165,7 +165,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert s.max_ongoing_age == timedelta(days=2)
     assert (s.media_types, s.segment_filters, s.conversation_filters) == ((), (), ())
     assert (s.request_timeout, s.max_retries, s.max_concurrency, s.requests_per_minute) == (
-        60.0, 8, 4, 300,
+        60.0, 8, 8, 300,
     )
 
 
