@@ -74,6 +74,7 @@ class WindowDone:
     total_hits: int | None
     windows_done: int
     windows_total: int
+    incomplete: bool = False  # a page stayed empty although totalHits announced more
 
 
 @dataclass
@@ -91,6 +92,7 @@ class _Job:
     tasks: deque[_Task] = field(default_factory=deque)
     next_page: int = 1
     finished: bool = False
+    gave_up: bool = False
     records: int = 0
     pages: int = 0
     requests: int = 0
@@ -315,6 +317,7 @@ class WindowReader:
             return None
         job.pages += 1
         if decision is PageDecision.GIVE_UP_EMPTY:
+            job.gave_up = True
             logger.warning(
                 "window %s page %d: still empty after %d retries; totalHits announced %s "
                 "records, %d received; finishing the window with what was received",
@@ -364,4 +367,5 @@ class WindowReader:
             total_hits=job.plan.total_hits if job.plan else None,
             windows_done=self.windows_done,
             windows_total=self.windows_total,
+            incomplete=job.gave_up,
         )

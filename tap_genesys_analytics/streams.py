@@ -196,6 +196,18 @@ class ConversationDetailsStream(Stream):
     ) -> None:
         """Log the window's progress line and emit its STATE."""
         window_end = done.window.end if previous is None else max(done.window.end, previous)
+        if done.incomplete:
+            # It may have lost records (or totalHits was just high): hold the bookmark at the
+            # window's start, like an ongoing conversation, so the next run reads it again;
+            # the same max_ongoing_age cap keeps an always-short window from pinning state.
+            self._ongoing_starts.append(done.window.start)
+            self.logger.warning(
+                "Window %s ended on an empty page with fewer records than announced; the "
+                "bookmark stays at its start (unless older than max_ongoing_age %s) so the "
+                "next run reads it again",
+                done.window,
+                settings.max_ongoing_age,
+            )
         bookmark = safe_bookmark(
             window_end,
             self._ongoing_starts,

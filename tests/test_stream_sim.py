@@ -296,3 +296,33 @@ def test_approximate_total_hits_and_short_pages_lose_nothing(sim, tap_config, fa
     run = run_tap({**tap_config, "page_size": 25})
     assert run.error is None
     assert Counter(run.ids) == Counter(c["conversationId"] for c in sim.ground_truth(START, END))
+
+
+def test_window_left_short_by_a_persistently_empty_page_holds_the_bookmark_for_a_reread(
+    sim, tap_config
+):
+    # every answer after the first is empty for a while: window 1 gives up on its page 2
+    sim.faults.configure({"kind": "empty_page", "on": tuple(range(2, 14))})
+    config = {**tap_config, "max_concurrency": 1, "max_ongoing_age": "P10D", "lookback": "PT0S"}
+    first = run_tap(config)
+    assert first.error is None
+    truth = sim.ground_truth(START, END)
+    assert len(first.records) < len(truth)  # window 1 lost its page 2
+    assert first.bookmarks[-1] == "2024-05-01T00:00:00+00:00"  # held at window 1's start
+
+    sim.faults.configure()
+    second = run_tap(config, state=first.final_state)
+    assert second.error is None
+    assert {r["conversationId"] for r in first.records + second.records} == {
+        c["conversationId"] for c in truth
+    }
+    assert second.bookmarks[-1] == DAY_ENDS[-1]
+
+
+def test_an_always_short_old_window_cannot_pin_the_bookmark_beyond_max_ongoing_age(
+    sim, tap_config
+):
+    sim.faults.configure({"kind": "empty_page", "on": tuple(range(2, 14))})
+    run = run_tap({**tap_config, "max_concurrency": 1, "max_ongoing_age": "P2D"})
+    assert run.error is None
+    assert run.bookmarks[-1] == DAY_ENDS[-1]  # window 1 is older than 2 days at the sim's now

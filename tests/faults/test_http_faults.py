@@ -259,8 +259,8 @@ def test_persistently_empty_page_gives_up_after_bounded_retries_and_says_so(
     """Page 2 stays empty (4 answers): no hang, one warning with the counts.
 
     totalHits is approximate, so an empty page where more were announced may be the true end;
-    after 3 retries the window finishes with a warning naming it (the next run's lookback
-    re-reads it), instead of hanging or failing every run.
+    after 3 retries the window finishes with a warning naming it (its bookmark is held back
+    for a re-read: tests/test_stream_sim.py), instead of hanging or failing every run.
     """
     sim.faults.configure({"kind": "empty_page", "on": list(range(2, 200))})
     run = run_tap_cli(tap_config(sim, end_date="2024-05-02T00:00:00Z"), tmp_path,
