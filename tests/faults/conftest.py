@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import tap_config_for
 from tests.e2e.conftest import meltano, meltano_plugins, pg_database, pg_server  # noqa: F401
 
 CLIENT_ID = "fault-client"
@@ -165,21 +166,19 @@ def secret_scan() -> Iterator[SecretScan]:
 
 
 def tap_config(sim: Any, **overrides: Any) -> dict[str, Any]:
-    """A config for the simulator with the distinctive secret (no own rate limit)."""
-    config: dict[str, Any] = {
+    """A config for the simulator with the distinctive secret, small pages and no lookback.
+
+    An override of ``None`` removes the setting.
+    """
+    fault_defaults: dict[str, Any] = {
         "client_id": CLIENT_ID,
         "client_secret": SECRET,
-        "api_url": sim.base_url,
-        "login_url": sim.base_url,
-        "start_date": "2024-05-01T00:00:00Z",
-        "end_date": "2024-05-04T00:00:00Z",
         "page_size": 10,
-        "max_concurrency": 4,
         "requests_per_minute": 10000,
         "request_timeout": 5,
         "lookback": "PT0S",
     }
-    config.update(overrides)
+    config = tap_config_for(sim, **{**fault_defaults, **overrides})
     return {k: v for k, v in config.items() if v is not None}
 
 

@@ -19,28 +19,15 @@ from typing import Any
 
 from tests.e2e.meltano import MELTANO, PROJECT_ROOT, MeltanoRunner
 from tests.e2e.postgres import PgDatabase
-from tests.faults.conftest import CLIENT_ID, SECRET
+from tests.faults.conftest import tap_config
 
 PIPELINE = ("run", "tap-genesys-analytics", "target-postgres")
 
 
 def tap_env(sim: Any, **settings: str) -> dict[str, str]:
     """Extractor settings as Meltano env vars (distinctive secret, small pages, no lookback)."""
-    values = {
-        "client_id": CLIENT_ID,
-        "client_secret": SECRET,
-        "api_url": sim.base_url,
-        "login_url": sim.base_url,
-        "start_date": "2024-05-01T00:00:00Z",
-        "end_date": "2024-05-04T00:00:00Z",
-        "page_size": "10",
-        "max_concurrency": "2",
-        "requests_per_minute": "10000",
-        "request_timeout": "30",
-        "lookback": "PT0S",
-        **settings,
-    }
-    return {f"TAP_GENESYS_ANALYTICS_{k.upper()}": v for k, v in values.items()}
+    values = tap_config(sim, **{"max_concurrency": 2, "request_timeout": 30, **settings})
+    return {f"TAP_GENESYS_ANALYTICS_{k.upper()}": str(v) for k, v in values.items()}
 
 
 def private_sys_dir(runner: MeltanoRunner) -> dict[str, str]:
