@@ -22,11 +22,14 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
 
-# 2. the project, editable, with its dev extra (keyed on pyproject.toml)
-PIP_STAMP="$VENV/.bootstrap-pip-$(hash_of pyproject.toml)"
-if [[ ! -f "$PIP_STAMP" ]] || ! "$VENV/bin/python" -c "import tap_genesys_analytics, genesys_sim" 2>/dev/null; then
-  say "pip install -e .[dev]"
+# 2. the simulator and the project, editable, with the dev extra (keyed on both pyproject.toml)
+PIP_STAMP="$VENV/.bootstrap-pip-$(hash_of pyproject.toml simulator/pyproject.toml)"
+if [[ ! -f "$PIP_STAMP" ]] || ! "$VENV/bin/python" -c "import tap_genesys_analytics, genesys_sim" 2>/dev/null ||
+  [[ ! -x "$VENV/bin/genesys-sim" ]]; then
+  say "pip install -e simulator -e .[dev] (the simulator is its own distribution)"
   "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  # second, so that replacing an older tap install cannot remove the simulator's console script
+  "$VENV/bin/python" -m pip install --quiet -e ./simulator
   rm -f "$VENV"/.bootstrap-pip-*
   touch "$PIP_STAMP"
 fi

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 from requests.adapters import HTTPAdapter
 
+from tap_genesys_analytics.errors import GenesysAPIError
 from tap_genesys_analytics.ratebudget import RateBudget
 
 if TYPE_CHECKING:
@@ -51,10 +52,6 @@ _AUTH_HEADER = re.compile(
     r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|basic)\s+)?[^\s'\",;}]+"
 )
 _TOKEN_FIELD = re.compile(r"(?i)((?:access_token|client_secret)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+")
-
-
-class GenesysAPIError(Exception):
-    """A request failed for good; ``str(e)`` is one line, free of secrets."""
 
 
 class TokenSource(Protocol):

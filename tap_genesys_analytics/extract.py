@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.pagination import (
     EMPTY_PAGE_DELAY_S,
     EMPTY_PAGE_RETRIES,
@@ -31,10 +32,6 @@ from tap_genesys_analytics.pagination import (
 from tap_genesys_analytics.windows import Window, WindowTooSmall, split_window
 
 logger = logging.getLogger("tap_genesys_analytics.extract")
-
-
-class ExtractError(Exception):
-    """Extraction cannot continue without losing data; one-line message."""
 
 
 class QueryClient(Protocol):

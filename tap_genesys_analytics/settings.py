@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 import pendulum
 
+from tap_genesys_analytics.errors import ConfigError
+from tap_genesys_analytics.regions import resolve_region
+
 #: Session media types, as enumerated by the official SDK (`AnalyticsSession.mediaType`).
 MEDIA_TYPES: tuple[str, ...] = (
     "callback",
@@ -58,17 +61,6 @@ MAX_END_DATE_AHEAD = timedelta(days=1)
 EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])")
-
-
-class ConfigError(Exception):
-    """A setting is missing or invalid; `str(e)` is "<setting>: <what is wrong>" (one line)."""
-
-    def __init__(self, setting: str, problem: str | None = None) -> None:
-        if problem is None:  # ConfigError("page_size: must be ...") works too
-            setting, _, problem = setting.partition(": ")
-        self.setting = setting
-        self.problem = " ".join(problem.split())  # always one line
-        super().__init__(f"{setting}: {self.problem}")
 
 
 @dataclass(frozen=True)
@@ -213,8 +205,6 @@ def _credential(config: Mapping[str, Any], name: str) -> str:
 
 
 def _endpoints(config: Mapping[str, Any]) -> tuple[str, str, str]:
-    from tap_genesys_analytics.auth import resolve_region
-
     raw_region = _value(config, "region")
     if raw_region is not None and not isinstance(raw_region, str):
         raise ConfigError("region", f"must be a string, got {_kind(raw_region)}")

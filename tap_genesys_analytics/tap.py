@@ -20,8 +20,8 @@ from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _format_validation_error
 from singer_sdk.singerlib.encoding import GenericSingerWriter
 
-from tap_genesys_analytics.auth import REGIONS, AuthError
-from tap_genesys_analytics.client import GenesysAPIError
+from tap_genesys_analytics.errors import AuthError, ConfigError, GenesysAPIError
+from tap_genesys_analytics.regions import REGIONS
 from tap_genesys_analytics.settings import (
     DEFAULT_LOOKBACK,
     DEFAULT_MAX_CONCURRENCY,
@@ -34,7 +34,6 @@ from tap_genesys_analytics.settings import (
     DEFAULT_SETTLE_LAG,
     DEFAULT_WINDOW_SIZE,
     MEDIA_TYPES,
-    ConfigError,
     Settings,
     format_duration,
     parse_datetime,

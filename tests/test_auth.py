@@ -18,13 +18,9 @@ import pytest
 import requests
 from PureCloudPlatformClientV2 import PureCloudRegionHosts
 
-from tap_genesys_analytics.auth import (
-    REGIONS,
-    AuthError,
-    TokenProvider,
-    resolve_region,
-)
-from tap_genesys_analytics.settings import ConfigError
+from tap_genesys_analytics.auth import TokenProvider
+from tap_genesys_analytics.errors import AuthError, ConfigError
+from tap_genesys_analytics.regions import REGIONS, resolve_region
 
 CLIENT_ID = "sim-client"
 SECRET = "sim-secret-Do-Not-Print"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_genesys_analytics.settings import ConfigError, Settings
+from tap_genesys_analytics.errors import ConfigError
+from tap_genesys_analytics.settings import Settings
 from tap_genesys_analytics.tap import SETTINGS_SCHEMA, TapGenesysAnalytics
 
 SECRET = "cli-Secret-Value-1234"
