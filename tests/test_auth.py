@@ -19,7 +19,7 @@ import requests
 from PureCloudPlatformClientV2 import PureCloudRegionHosts
 
 from tap_genesys_analytics.auth import TokenProvider
-from tap_genesys_analytics.errors import AuthError, ConfigError
+from tap_genesys_analytics.errors import AuthError, ConfigError, GenesysAPIError
 from tap_genesys_analytics.regions import REGIONS, resolve_region
 
 CLIENT_ID = "sim-client"
@@ -288,7 +288,7 @@ def test_an_echoed_secret_in_the_error_body_is_masked(server: TokenServer) -> No
     with pytest.raises(AuthError) as info:
         provider(server.url).token()
     assert SECRET not in str(info.value)
-    assert "***" in str(info.value)
+    assert "[REDACTED]" in str(info.value)
 
 
 def test_429_on_the_token_endpoint_waits_retry_after_then_succeeds(
@@ -329,10 +329,11 @@ def test_persistent_server_errors_end_in_one_line_auth_error(
     caplog.set_level(logging.DEBUG)
     server.script = [Reply(500, {"code": "internal.server.error"})] * 10
     tokens = provider(server.url, clock, max_retries=3)
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(GenesysAPIError) as info:  # the credentials were never judged
         tokens.token()
     assert server.requests == 4  # bounded: 1 + max_retries
-    assert "failed after 4 tries: HTTP 500 (internal.server.error)" in str(info.value)
+    assert "giving up after 4 tries; last error: HTTP 500" in str(info.value)
+    assert "code: internal.server.error" in str(info.value)
     assert SECRET not in caplog.text + str(info.value)
 
 
@@ -341,9 +342,9 @@ def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     tokens = provider(f"http://127.0.0.1:{port}", clock, max_retries=2)
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(GenesysAPIError) as info:  # a network failure is no auth error
         tokens.token()
-    assert "failed after 3 tries" in str(info.value)
+    assert "giving up after 3 tries" in str(info.value)
     assert "ConnectionError ([Errno 111] Connection refused)" in str(info.value)
     assert len(clock.slept) == 2
 

@@ -51,6 +51,7 @@ def server():
 def make_client(server, **overrides):
     settings = SimpleNamespace(
         api_url=server.url,
+        client_id="sim-client",
         client_secret=SECRET,
         max_retries=overrides.pop("max_retries", 4),
         request_timeout=overrides.pop("request_timeout", 5.0),
@@ -221,7 +222,7 @@ def test_secrets_and_tokens_never_appear_in_errors_or_logs(server, caplog):
 
 
 def test_redactor_masks_authorization_headers_and_token_fields():
-    redact = Redactor(("topsecret",))
+    redact = Redactor("some-id", "topsecret")
     text = redact(
         "{'Authorization': 'Bearer abcdefghijkl'} access_token=qwertyuiop topsecret "
         "Basic Zm9vOmJhcg=="
