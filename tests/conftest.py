@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +14,12 @@ import pytest
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
 from tap_genesys_analytics import streams
+
+# The whole suite runs in a non-UTC local zone (here and in every subprocess it starts), so code
+# that slips into host local time fails a test instead of passing by luck on a UTC machine.
+os.environ["TZ"] = "America/New_York"
+time.tzset()
+assert time.localtime(0).tm_hour == 19, "tests/conftest.py: TZ=America/New_York did not apply"
 
 SIM_CLIENT_ID = "sim-client"
 SIM_CLIENT_SECRET = "sim-secret"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tap_genesys_analytics import windows as windows_module
 from tap_genesys_analytics.windows import (
+    MAX_INTERVAL,
+    MAX_INTERVAL_FILTERED,
     MIN_WINDOW,
     Window,
     WindowTooSmall,
@@ -17,9 +23,12 @@ from tap_genesys_analytics.windows import (
     resume_point,
     safe_bookmark,
     split_window,
+    to_millis,
 )
 
 UTC = timezone.utc
+US = timedelta(microseconds=1)
+MS = timedelta(milliseconds=1)
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
@@ -96,8 +105,12 @@ def test_empty_or_reversed_range_plans_nothing() -> None:
 def test_planning_rejects_naive_datetimes_and_non_positive_sizes() -> None:
     with pytest.raises(ValueError, match="naive"):
         plan_windows(datetime(2024, 5, 1), at(2), D)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="at least 1 ms"):
         plan_windows(at(1), at(2), timedelta(0))
+    with pytest.raises(ValueError, match="at least 1 ms"):
+        plan_windows(at(1), at(2), timedelta(microseconds=999))  # floors to 0 ms
+    with pytest.raises(ValueError, match="at least 1 ms"):
+        plan_windows(at(1), at(2), -D)
 
 
 def test_other_timezones_are_converted_to_utc() -> None:
@@ -210,54 +223,189 @@ def test_split_refuses_windows_whose_halves_would_be_below_one_minute() -> None:
         split_window(Window(at(1), at(1, 0, 1, 59, 999)))
 
 
+def test_split_falls_back_to_the_exact_millisecond_midpoint_when_rounding_leaves_a_short_half(
+) -> None:
+    """Start at .500 s, 120.2 s long: the whole-second midpoint (00:01:00) would leave a first
+    half of 59.5 s, under the one-minute minimum; the exact midpoint 00:01:00.600 is used."""
+    window = Window(at(1, 0, 0, 0, 500), at(1, 0, 2, 0, 700))
+    first, second = split_window(window)
+    assert (first.start, first.end) == (at(1, 0, 0, 0, 500), at(1, 0, 1, 0, 600))
+    assert (second.start, second.end) == (at(1, 0, 1, 0, 600), at(1, 0, 2, 0, 700))
+
+
+def test_split_fallback_midpoint_is_floored_to_the_millisecond() -> None:
+    window = Window(at(1, 0, 0, 0, 500), at(1, 0, 2, 0, 701))  # exact midpoint at .6005 s
+    first, second = split_window(window)
+    assert first.end == second.start == at(1, 0, 1, 0, 600)
+
+
+def test_split_rounds_the_midpoint_down_to_a_whole_second_when_both_halves_stay_long() -> None:
+    window = Window(at(1, 0, 0, 0, 250), at(1, 1, 0, 0, 950))  # midpoint 00:30:00.600
+    first, second = split_window(window)
+    assert first.end == second.start == at(1, 0, 30)
+    # a custom minimum is honoured
+    with pytest.raises(WindowTooSmall):
+        split_window(Window(at(1), at(1, 1)), minimum=timedelta(minutes=31))
+    a, _ = split_window(Window(at(1), at(1, 1)), minimum=timedelta(minutes=30))
+    assert a.end == at(1, 0, 30)
+
+
+# --- one precision: whole milliseconds --------------------------------------------------------
+
+def test_to_millis_floors_to_a_whole_millisecond_in_utc() -> None:
+    assert to_millis(at(1, 2, 3, 4, 5) + 999 * US) == at(1, 2, 3, 4, 5)
+    assert to_millis(datetime(2024, 5, 1, 0, 0, 0, 999_999, tzinfo=UTC)) == at(1, 0, 0, 0, 999)
+    assert to_millis(at(1, 0, 0, 0, 7)) == at(1, 0, 0, 0, 7)
+    plus2 = datetime(2024, 5, 1, 2, 0, 0, 1_500, tzinfo=timezone(timedelta(hours=2)))
+    result = to_millis(plus2)
+    assert (result, result.tzinfo, result.microsecond) == (at(1, 0, 0, 0, 1), UTC, 1_000)
+    with pytest.raises(ValueError, match="naive"):
+        to_millis(datetime(2024, 5, 1))
+
+
+def test_window_bounds_are_stored_exactly_as_the_interval_sends_them() -> None:
+    w = Window(at(1, 0, 0, 0, 5) + 700 * US, at(1, 1) + 999 * US)
+    assert (w.start, w.end) == (at(1, 0, 0, 0, 5), at(1, 1))
+    assert w.interval == "2024-05-01T00:00:00.005Z/2024-05-01T01:00:00.000Z"
+    assert w.start.tzinfo == UTC
+    with pytest.raises(ValueError, match="empty window"):
+        Window(at(1) + 100 * US, at(1) + 900 * US)  # the same millisecond
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        w.start = at(2)  # type: ignore[misc]
+
+
+def test_plans_resume_points_and_bookmarks_are_whole_milliseconds() -> None:
+    start, end = at(1, 3) + 400 * US, at(2, 5, 0, 0, 12) + 900 * US
+    windows = plan_windows(start, end, 7 * H)
+    assert windows[0].start == at(1, 3) and windows[-1].end == at(2, 5, 0, 0, 12)
+    assert all(w.start.microsecond % 1000 == 0 == w.end.microsecond % 1000 for w in windows)
+    assert plan_windows(at(1) + 100 * US, at(1) + 900 * US, D) == []  # within one millisecond
+    assert resume_point(at(1) + 600 * US, None, D) == at(1)
+    assert resume_point(at(1), at(9, 0, 0, 0, 3) + 999 * US, D) == at(8, 0, 0, 0, 3)
+    now = at(20, 12, 0, 0, 250) + 750 * US
+    assert safe_bookmark(at(21), [], now, timedelta(0)) == at(20, 12, 0, 0, 250)
+    assert safe_bookmark(at(21), [at(19) + 5 * US], now, timedelta(0)) == at(19)
+
+
+def test_a_conversation_in_the_boundary_millisecond_is_owned_by_the_next_run() -> None:
+    """lookback PT0S: the bookmark ends one run's window and starts the next one's, both at the
+    millisecond the API searched, so a conversation starting in that millisecond is read once."""
+    now = at(10, 12, 0, 0, 345) + 678 * US  # a clock with microseconds
+    bookmark = safe_bookmark(at(11), [], now, timedelta(0))
+    first_run = plan_windows(at(10), bookmark, D)
+    second_run = plan_windows(resume_point(at(1), bookmark, timedelta(0)), at(11), D)
+    conversation = at(10, 12, 0, 0, 345)  # what the API returns for that millisecond
+    assert first_run[-1].interval.endswith("/2024-05-10T12:00:00.345Z")
+    assert not first_run[-1].owns(conversation)  # the API did not search it in run one ...
+    assert second_run[0].owns(conversation)  # ... and run two does, and owns it
+    assert second_run[0].interval.startswith("2024-05-10T12:00:00.345Z/")
+
+
+def test_sizes_are_floored_to_whole_milliseconds() -> None:
+    windows = plan_windows(at(1), at(1, 4), H + 999 * US)
+    assert [w.end for w in windows] == [at(1, 1), at(1, 2), at(1, 3), at(1, 4)]
+    tiny = plan_windows(at(1), at(1, 0, 0, 0, 5), MS)
+    assert [w.end for w in tiny] == [at(1, 0, 0, 0, n) for n in range(1, 6)]
+
+
+# --- non-whole-day sizes and interval limits ---------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (timedelta(hours=36), D),
+        (timedelta(days=2, hours=12), 2 * D),
+        (D + MS, D),
+        (timedelta(days=6, hours=23), 6 * D),
+        (timedelta(days=9), 7 * D),  # capped by the max interval first
+    ],
+    ids=str,
+)
+def test_sizes_above_a_day_are_rounded_down_to_whole_days(size, expected) -> None:
+    windows = plan_windows(at(1, 6), at(25), size)
+    assert windows[0] == Window(at(1, 6), at(1) + expected)
+    assert all(w.duration == expected for w in windows[1:-1])
+    assert all(floor_day(w.end) == w.end for w in windows)
+    assert_tiles(windows, at(1, 6), at(25))
+
+
+def test_interval_limits_of_the_api() -> None:
+    assert (timedelta(days=7), timedelta(days=31)) == (MAX_INTERVAL, MAX_INTERVAL_FILTERED)
+    filtered = plan_windows(at(1), datetime(2024, 7, 1, tzinfo=UTC), 40 * D, MAX_INTERVAL_FILTERED)
+    assert [w.duration for w in filtered] == [31 * D, 30 * D]
+    assert max(w.duration for w in plan_windows(at(1), at(30), 40 * D)) == 7 * D
+
+
+def test_removed_names_are_gone() -> None:
+    assert not hasattr(windows_module, "next_bookmark")
+
+
+# --- host time zone independence -------------------------------------------------------------
+
+def test_the_suite_runs_in_a_non_utc_local_zone() -> None:
+    """tests/conftest.py pins TZ=America/New_York: a slip into local time shows up here."""
+    assert time.localtime(0).tm_hour == 19
+    assert datetime.fromtimestamp(0).hour == 19
+
+
+def test_day_alignment_and_intervals_ignore_the_host_and_input_zones() -> None:
+    new_york = ZoneInfo("America/New_York")
+    late_evening = datetime(2024, 5, 1, 22, 30, tzinfo=new_york)  # 2024-05-02T02:30Z
+    assert floor_day(late_evening) == at(2)
+    assert floor_day(late_evening).tzinfo == UTC
+    assert format_instant(late_evening) == "2024-05-02T02:30:00.000Z"
+    windows = plan_windows(late_evening, datetime(2024, 5, 2, 22, 30, tzinfo=new_york), D)
+    assert [w.interval for w in windows] == [
+        "2024-05-02T02:30:00.000Z/2024-05-03T00:00:00.000Z",
+        "2024-05-03T00:00:00.000Z/2024-05-03T02:30:00.000Z",
+    ]
+    assert resume_point(at(1), late_evening, H).tzinfo == UTC
+    assert safe_bookmark(late_evening, [], at(20), timedelta(0)).tzinfo == UTC
+    assert to_millis(late_evening).tzinfo == UTC
+
+
 # --- safe_bookmark ---------------------------------------------------------------------------
 
 NOW = at(20, 12)
 LAG = timedelta(minutes=5)
-AGE = timedelta(days=2)
 
 
-def test_bookmark_is_the_window_end_when_nothing_is_ongoing() -> None:
-    assert safe_bookmark(at(10), [], NOW, LAG, AGE) == at(10)
+def test_bookmark_is_the_window_end_when_nothing_holds_it() -> None:
+    assert safe_bookmark(at(10), [], NOW, LAG) == at(10)
 
 
-def test_bookmark_stops_at_the_earliest_recent_ongoing_conversation() -> None:
-    ongoing = [at(19, 15), at(19, 9, 30), at(20, 1)]
-    assert safe_bookmark(at(20), ongoing, NOW, LAG, AGE) == at(19, 9, 30)
+def test_bookmark_stops_at_the_earliest_hold() -> None:
+    holds = [at(19, 15), at(19, 9, 30), at(20, 1)]
+    assert safe_bookmark(at(20), holds, NOW, LAG) == at(19, 9, 30)
 
 
-def test_ongoing_conversations_older_than_the_age_cap_do_not_pin_the_bookmark() -> None:
-    stuck = at(17, 8)  # started 3.2 days before now: past the 2-day cap
-    assert safe_bookmark(at(20), [stuck], NOW, LAG, AGE) == at(20)
-    assert safe_bookmark(at(20), [stuck, at(19)], NOW, LAG, AGE) == at(19)
-    just_inside = NOW - AGE
-    assert safe_bookmark(at(20), [just_inside], NOW, LAG, AGE) == just_inside
+def test_old_holds_still_hold_the_bookmark_there_is_no_age_cap() -> None:
+    old = at(1, 8)  # weeks before now: still holds (a gap is read again, however old)
+    assert safe_bookmark(at(20), [old], NOW, LAG) == at(1, 8)
 
 
 def test_bookmark_never_passes_now_minus_settle_lag() -> None:
-    assert safe_bookmark(at(21), [], NOW, LAG, AGE) == NOW - LAG
-    assert safe_bookmark(NOW, [], NOW, timedelta(0), AGE) == NOW
+    assert safe_bookmark(at(21), [], NOW, LAG) == NOW - LAG
+    assert safe_bookmark(NOW, [], NOW, timedelta(0)) == NOW
 
 
 def test_bookmark_never_passes_the_window_end() -> None:
-    assert safe_bookmark(at(10), [at(15)], NOW, LAG, AGE) == at(10)
+    assert safe_bookmark(at(10), [at(15)], NOW, LAG) == at(10)
 
 
-def test_bookmark_accepts_a_generator_of_starts() -> None:
-    starts = (s for s in [at(19, 3), at(19, 2)])
-    assert safe_bookmark(at(20), starts, NOW, LAG, AGE) == at(19, 2)
+def test_bookmark_accepts_a_generator_of_holds() -> None:
+    holds = (s for s in [at(19, 3), at(19, 2)])
+    assert safe_bookmark(at(20), holds, NOW, LAG) == at(19, 2)
 
 
-def test_bookmark_grid_is_the_minimum_of_its_three_bounds() -> None:
+def test_bookmark_rejects_naive_instants() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        safe_bookmark(at(20), [datetime(2024, 5, 19)], NOW, LAG)
+
+
+def test_bookmark_grid_is_the_minimum_of_its_bounds() -> None:
     ends = [at(18), at(19, 6), at(20), at(21)]
-    ongoing_sets = [[], [at(18, 3)], [at(16)], [at(19, 23), at(18, 12, 0, 0, 1)]]
-    for end, ongoing, lag, age in itertools.product(
-        ends, ongoing_sets, [timedelta(0), LAG, D], [timedelta(0), AGE, 5 * D]
-    ):
-        result = safe_bookmark(end, ongoing, NOW, lag, age)
-        assert result <= end
-        assert result <= NOW - lag
-        for s in ongoing:
-            if s >= NOW - age:
-                assert result <= s
-        assert result in {end, NOW - lag, *ongoing}
+    hold_sets = [[], [at(18, 3)], [at(16)], [at(19, 23), at(18, 12, 0, 0, 1)]]
+    for end, holds, lag in itertools.product(ends, hold_sets, [timedelta(0), LAG, D]):
+        result = safe_bookmark(end, holds, NOW, lag)
+        assert result == min([end, NOW - lag, *holds])
