@@ -6,6 +6,14 @@
 ``workers`` threads, while :meth:`WindowReader.events` yields each window's records in page
 order and a :class:`WindowDone` only after all of them. A window whose ``totalHits`` would pass
 the API's paging cap is split in halves (recursively) before any further page is requested.
+
+A window ends only on an empty page: pages after the announced last one are read one by one
+until the first empty page (``totalHits`` is approximate both ways). A page that stays empty
+after its retries while more were announced is skipped: the following pages are still read
+(without further empty-page retries), and :class:`WindowDone` names the empty pages — a *gap*
+for certain when a later page held records — so the caller can hold the bookmark. A page whose shape
+is not the API's (``conversations`` not a list, a record without a readable
+``conversationStart``) stops the run with an :class:`ExtractError` naming window and page.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from tap_genesys_analytics.pagination import (
     PagePlan,
     is_too_deep,
 )
-from tap_genesys_analytics.windows import Window, WindowTooSmall, split_window
+from tap_genesys_analytics.windows import Window, WindowTooSmall, split_window, to_millis
 
 logger = logging.getLogger("tap_genesys_analytics.extract")
 
@@ -43,12 +51,18 @@ class QueryClient(Protocol):
 
 
 def parse_instant(value: str) -> datetime:
-    """Parse an API timestamp (``2024-05-01T10:00:00.123Z``) into an aware UTC datetime."""
+    """Parse an API timestamp (``2024-05-01T10:00:00.123Z``) into an aware UTC datetime,
+    floored to the millisecond (the precision of windows and bookmarks).
+
+    Raises ``ValueError`` for anything that is not an ISO-8601 date-time string.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"not a date-time string: {value!r}")
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    return to_millis(parsed)
 
 
 @dataclass
@@ -71,7 +85,11 @@ class WindowDone:
     total_hits: int | None
     windows_done: int
     windows_total: int
-    incomplete: bool = False  # a page stayed empty although totalHits announced more
+    #: pages that stayed empty (after their retries) although totalHits announced more
+    empty_pages: tuple[int, ...] = ()
+    #: a later page held records: the empty pages certainly lost records (else totalHits may
+    #: just have over-counted the window's end)
+    gap_confirmed: bool = False
 
 
 @dataclass
@@ -89,7 +107,9 @@ class _Job:
     tasks: deque[_Task] = field(default_factory=deque)
     next_page: int = 1
     finished: bool = False
-    gave_up: bool = False
+    #: pages skipped empty although announced; records on a later page confirm a gap
+    empty_pages: list[int] = field(default_factory=list)
+    gap_confirmed: bool = False
     records: int = 0
     pages: int = 0
     requests: int = 0
@@ -297,7 +317,17 @@ class WindowReader:
         assert job.plan is not None
         conversations = result.get("conversations") or []
         decision = job.plan.after_page(task.page, len(conversations), task.empty_retries)
+        if decision is PageDecision.RETRY_EMPTY and job.empty_pages:
+            decision = PageDecision.SKIP_EMPTY  # read on without more retries after a first one
+        if conversations and job.empty_pages:
+            job.gap_confirmed = True
         job.tasks.popleft()
+        if not isinstance(conversations, list):
+            raise ExtractError(
+                f"window {job.window} page {task.page}: 'conversations' is a "
+                f"{type(conversations).__name__}, not a list; the API answered something else "
+                "than a details page"
+            )
         if decision is PageDecision.RETRY_EMPTY:
             delay = job.plan.empty_page_delay(task.empty_retries)
             logger.info(
@@ -313,29 +343,35 @@ class WindowReader:
             self._submit(job, task.page, delay, task.empty_retries + 1)
             return None
         job.pages += 1
-        if decision is PageDecision.GIVE_UP_EMPTY:
-            job.gave_up = True
+        if decision is PageDecision.SKIP_EMPTY:
+            job.empty_pages.append(task.page)
             logger.warning(
-                "window %s page %d: still empty after %d retries; totalHits announced %s "
-                "records, %d received; finishing the window with what was received",
+                "window %s page %d: empty (%d retries) although totalHits announced %s records; "
+                "reading the following pages",
                 job.window,
                 task.page,
                 task.empty_retries,
                 job.plan.total_hits,
-                job.records,
             )
-        if decision is not PageDecision.NEXT:
+        if decision is PageDecision.DONE:
             job.finished = True
             for rest in job.tasks:
                 rest.future.cancel()
             job.tasks.clear()
-        return WindowPage(job.window, self._owned(job, conversations))
+        return WindowPage(job.window, self._owned(job, task.page, conversations))
 
-    def _owned(self, job: _Job, conversations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _owned(
+        self, job: _Job, page: int, conversations: list[Any]
+    ) -> list[dict[str, Any]]:
         """Conversations starting inside the window, each once."""
         window, seen = job.window, job.seen
         owned = []
         for record in conversations:
+            if not isinstance(record, dict):
+                raise ExtractError(
+                    f"window {window} page {page}: a conversation is a "
+                    f"{type(record).__name__}, not an object"
+                )
             conversation_id = record.get("conversationId")
             start = record.get("conversationStart")
             if not conversation_id or not start:
@@ -348,7 +384,14 @@ class WindowReader:
                 continue
             if conversation_id in seen:
                 continue
-            if window.owns(parse_instant(start)):
+            try:
+                started = parse_instant(start)
+            except ValueError:
+                raise ExtractError(
+                    f"window {window} page {page}: conversation {conversation_id} has "
+                    f"conversationStart {str(start)[:40]!r}, not an ISO-8601 date-time"
+                ) from None
+            if window.owns(started):
                 seen.add(conversation_id)
                 owned.append(record)
         job.records += len(owned)
@@ -364,5 +407,6 @@ class WindowReader:
             total_hits=job.plan.total_hits if job.plan else None,
             windows_done=self.windows_done,
             windows_total=self.windows_total,
-            incomplete=job.gave_up,
+            empty_pages=tuple(job.empty_pages),
+            gap_confirmed=job.gap_confirmed,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
-from tap_genesys_analytics import streams
+from tap_genesys_analytics.runtime import Runtime
 
 # The whole suite runs in a non-UTC local zone (here and in every subprocess it starts), so code
 # that slips into host local time fails a test instead of passing by luck on a UTC machine.
@@ -98,6 +99,7 @@ def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapR
         state=copy.deepcopy(state) if state else None,
         message_writer=writer,
     )
+    tap.runtime = Injected.runtime or Runtime()  # type: ignore[attr-defined]
     error: BaseException | None = None
     try:
         tap.sync_all()
@@ -106,15 +108,33 @@ def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapR
     return TapRun(writer.messages, tap, error)
 
 
+#: Short backoffs and empty-page delays so fault tests take seconds.
+FAST = Runtime(
+    backoff_base_s=0.01, backoff_cap_s=0.05, retry_after_fallback_s=0.05, empty_page_delay_s=0.01
+)
+
+
+class Injected:
+    """The Runtime the next in-process tap run gets (reset after every test)."""
+
+    runtime: Runtime | None = None
+
+
+def use_clock(now: Callable[[], Any]) -> None:
+    """In-process tap runs of this test read "now" from ``now`` (a simulator's clock)."""
+    Injected.runtime = dataclasses.replace(Injected.runtime or Runtime(), now=now)
+
+
+@pytest.fixture(autouse=True)
+def _reset_injected_runtime() -> Any:
+    yield
+    Injected.runtime = None
+
+
 @pytest.fixture
-def fast_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+def fast_stream() -> None:
     """Short client backoff and empty-page delay so fault tests take seconds."""
-    monkeypatch.setattr(
-        streams.ConversationDetailsStream,
-        "client_options",
-        {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_fallback_s": 0.05},
-    )
-    monkeypatch.setattr(streams.ConversationDetailsStream, "empty_page_delay_s", 0.01)
+    Injected.runtime = dataclasses.replace(FAST, now=(Injected.runtime or FAST).now)
 
 
 @pytest.fixture
@@ -127,7 +147,7 @@ def sim(genesys_sim: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, fast_s
         now=SIM_NOW,
         rate_limit_per_minute=0,
     )
-    monkeypatch.setattr(streams, "utc_now", server.clock.now)
+    use_clock(server.clock.now)
     return server
 
 

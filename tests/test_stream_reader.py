@@ -133,7 +133,8 @@ def test_window_done_comes_after_all_records_of_its_window():
         assert len(owned) == d.records
         later = records_of(events[events.index(d) :])
         assert not any(d.window.owns(parse_instant(r["conversationStart"])) for r in later)
-        assert d.pages == -(-d.total_hits // 10) and d.requests == d.pages
+        # the announced pages, then one empty page ends the window (totalHits is approximate)
+        assert d.pages == -(-d.total_hits // 10) + 1 and d.requests == d.pages
 
 
 def test_conversations_outside_the_window_are_dropped():
@@ -182,18 +183,34 @@ def test_transient_empty_page_is_retried_and_nothing_is_lost():
     assert api.calls.count((window.interval, 2)) == 3
 
 
-def test_persistent_empty_page_gives_up_with_a_warning_naming_counts(caplog):
+def test_persistent_empty_page_is_skipped_and_the_later_pages_are_still_read(caplog):
     convs = make_conversations(days=1, per_day=35)
     api = FakeAPI(convs)
     window = day_windows(1)[0]
     api.empty_glitches[(window.interval, 3)] = 99
     with caplog.at_level(logging.WARNING):
         events, _ = read(api, [window], empty_page_retries=2)
-    assert len(records_of(events)) == 20
+    assert len(records_of(events)) == 25  # pages 1, 2 and 4: only page 3's ten are missing
     assert api.calls.count((window.interval, 3)) == 3
+    done = events[-1]
+    assert isinstance(done, WindowDone)
+    assert (done.empty_pages, done.gap_confirmed) == ((3,), True)
     warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    assert window.interval in warning and "35" in warning and "20 received" in warning
-    assert isinstance(events[-1], WindowDone)
+    assert window.interval in warning and "page 3" in warning and "35" in warning
+
+
+def test_empty_pages_at_the_end_are_read_once_each_and_reported_unconfirmed():
+    convs = make_conversations(days=1, per_day=20)
+    api = FakeAPI(convs)
+    api.total_hits_factor = 2.0  # 40 announced, 20 exist: pages 3 and 4 come back empty
+    window = day_windows(1)[0]
+    events, _ = read(api, [window], empty_page_retries=2)
+    assert len(records_of(events)) == 20
+    # pages 3 and 4 were prefetched; only the first empty one is retried
+    assert sorted(n for _, n in api.calls) == [1, 2, 3, 3, 3, 4, 5]
+    done = events[-1]
+    assert isinstance(done, WindowDone)
+    assert (done.empty_pages, done.gap_confirmed) == ((3, 4), False)
 
 
 def test_short_pages_from_an_overcounted_total_do_not_end_the_window_early():
@@ -289,4 +306,5 @@ def test_under_announced_total_hits_pages_on_past_the_announced_end():
     api.total_hits_factor = 0.5  # 47 announced: 5 pages planned, 10 exist
     events, _ = read(api, day_windows(1))
     assert len(records_of(events)) == 95
-    assert [n for _, n in api.calls] == list(range(1, 11))  # the 10th page is short: done
+    # the 10th page is short, the 11th empty: done (one request past the last records)
+    assert [n for _, n in api.calls] == list(range(1, 12))
