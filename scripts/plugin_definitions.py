@@ -49,7 +49,7 @@ LABELS = {
     "window_size": "Window size",
     "lookback": "Lookback",
     "settle_lag": "Settle lag",
-    "max_ongoing_age": "Max ongoing age",
+    "open_conversation_horizon": "Open conversation horizon",
     "media_types": "Media types",
     "segment_filters": "Segment filters",
     "conversation_filters": "Conversation filters",
@@ -57,6 +57,7 @@ LABELS = {
     "max_retries": "Max retries",
     "max_concurrency": "Max concurrency",
     "requests_per_minute": "Requests per minute",
+    "max_response_mb": "Max response size (MB)",
     "stream_maps": "Stream maps",
     "stream_map_config": "Stream map config",
     "flattening_enabled": "Enable schema flattening",
@@ -69,9 +70,7 @@ DATE_SETTINGS = {"start_date", "end_date"}
 KINDS = {
     "string": "string",
     "integer": "integer",
-    # Meltano 4.4 cannot serialise a `decimal` setting read from an env var (Decimal is not
-    # JSON serializable), so numbers are offered as whole numbers; the tap accepts any number.
-    "number": "integer",
+    "number": "decimal",
     "boolean": "boolean",
     "array": "array",
     "object": "object",
@@ -92,7 +91,12 @@ def meltano_settings(info: dict[str, Any]) -> list[dict[str, Any]]:
         if name in SKIPPED:
             continue
         types = prop.get("type", ["string"])
-        json_type = next(t for t in ([types] if isinstance(types, str) else types) if t != "null")
+        types = [types] if isinstance(types, str) else types
+        # A number that may also be numeric text (request_timeout) is a Meltano `string`:
+        # `decimal` cannot be serialised when read from an env var (Meltano 4.4: Decimal is
+        # not JSON serializable), `integer` refuses `meltano config set ... 30.5`; a string
+        # reaches the tap as typed, and the tap reads "30.5" as a number.
+        json_type = "string" if "string" in types else next(t for t in types if t != "null")
         setting: dict[str, Any] = {
             "name": name,
             "label": LABELS.get(name, name.replace("_", " ").capitalize()),

@@ -1,16 +1,19 @@
-"""Typed, validated tap settings: every value is checked before the first request.
+"""The tap's settings: one table of descriptors, from which come the JSON schema and `Settings`.
 
-`validate_settings(config)` turns the raw config mapping (config file, Meltano, or
-TAP_GENESYS_ANALYTICS_* env vars, where everything may arrive as a string) into a frozen
-`Settings`, or raises `ConfigError` whose message is one line: "<setting>: <what is wrong>".
-No I/O. The client secret is never echoed, neither in errors nor in `repr(settings)`.
+Each :class:`Setting` names its JSON Schema type (with bounds and enums), default, description,
+secrecy, examples and, for what a schema cannot say, a Python parser (regions and URLs,
+durations, dates, the filter grammar). `config_schema()` is what the SDK publishes (`--about`,
+Meltano) and validates built-in settings with; `validate_settings(config)` checks every value
+against the same schema (type and range work done by the JSON Schema validator), runs the
+parsers, and returns a frozen `Settings` or raises `ConfigError` ("<setting>: <what is wrong>",
+one line, the client secret masked). Strings are accepted wherever a number or an array is
+expected (environment variables, Meltano). No I/O.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,274 +23,57 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pendulum
+from jsonschema.exceptions import best_match
+from singer_sdk import typing as th
+from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_genesys_analytics.errors import ConfigError
-from tap_genesys_analytics.regions import resolve_region
+from tap_genesys_analytics.filters import check_filters
+from tap_genesys_analytics.regions import REGIONS, resolve_region
 
 #: Session media types, as enumerated by the official SDK (`AnalyticsSession.mediaType`).
 MEDIA_TYPES: tuple[str, ...] = (
-    "callback",
-    "chat",
-    "cobrowse",
-    "email",
-    "internalmessage",
-    "message",
-    "screenmonitoring",
-    "screenshare",
-    "unknown",
-    "video",
-    "voice",
-)
-FILTER_TYPES = ("and", "or")
-PREDICATE_TYPES = ("dimension", "property", "metric")
-PREDICATE_OPERATORS = ("matches", "exists", "notExists")
-PROPERTY_TYPES = ("bool", "integer", "real", "date", "string", "uuid")
-RANGE_KEYS = ("gt", "gte", "lt", "lte")
-
+    "callback", "chat", "cobrowse", "email", "internalmessage", "message", "screenmonitoring",
+    "screenshare", "unknown", "video", "voice",
+)  # fmt: skip
 DEFAULT_REGION = "us-east-1"
-DEFAULT_PAGE_SIZE = 100
-DEFAULT_WINDOW_SIZE = "P1D"
-DEFAULT_LOOKBACK = "P3D"
-DEFAULT_SETTLE_LAG = "PT5M"
-DEFAULT_MAX_ONGOING_AGE = "P2D"
-DEFAULT_REQUEST_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 8
-DEFAULT_MAX_CONCURRENCY = 8  # keeps 300 requests/min busy up to ~1.5 s page latency
-DEFAULT_REQUESTS_PER_MINUTE = 300
-
 #: An end_date further ahead of "now" than this is treated as a typo.
 MAX_END_DATE_AHEAD = timedelta(days=1)
 #: Dates before this are certainly typos (Genesys Cloud holds nothing that old).
 EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
-
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])")
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+_FILTER_HELP = (
+    'Each filter is {"type": "and"|"or", "clauses": [...], "predicates": [...]}; a predicate has '
+    "dimension/metric/property, operator (matches, exists, notExists) and value or range. "
+    "A JSON string is accepted too."
+)
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Resolved tap settings (aware UTC datetimes, parsed durations, region -> URLs)."""
+class Setting:
+    """One setting: its schema type (bounds, enums), default, docs and Python-only checks."""
 
-    client_id: str
-    client_secret: str = field(repr=False)
-    api_url: str
-    login_url: str
-    region: str
-    start_date: datetime
-    end_date: datetime | None
-    page_size: int = DEFAULT_PAGE_SIZE
-    window_size: timedelta = timedelta(days=1)
-    lookback: timedelta = timedelta(days=3)
-    settle_lag: timedelta = timedelta(minutes=5)
-    max_ongoing_age: timedelta = timedelta(days=2)
-    media_types: tuple[str, ...] = ()
-    segment_filters: tuple[dict, ...] = ()
-    conversation_filters: tuple[dict, ...] = ()
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    name: str
+    type: th.JSONTypeHelper
+    description: str
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    examples: list[Any] | None = None
+    #: what a schema cannot say: (value, setting name) -> parsed value; raises ConfigError
+    parse: Callable[[Any, str], Any] | None = None
+    #: accepted spellings made canonical before the schema check (e.g. "Voice" -> "voice")
+    prepare: Callable[[Any], Any] | None = None
 
-    def query_segment_filters(self) -> list[dict]:
-        """`segmentFilters` for the query body: raw filters plus the media-type shortcut."""
-        filters = [dict(f) for f in self.segment_filters]
-        if self.media_types:
-            filters.append(media_type_filter(self.media_types))
-        return filters
-
-    def query_conversation_filters(self) -> list[dict]:
-        """`conversationFilters` for the query body."""
-        return [dict(f) for f in self.conversation_filters]
-
-    @property
-    def has_filters(self) -> bool:
-        """True when the query carries filters (the API then allows 31-day intervals)."""
-        return bool(self.segment_filters or self.conversation_filters or self.media_types)
+    def property(self) -> th.Property:
+        return th.Property(
+            self.name, self.type, required=self.required, default=self.default,
+            description=self.description, secret=self.secret, examples=self.examples,
+        )  # fmt: skip
 
 
-def media_type_filter(media_types: tuple[str, ...]) -> dict:
-    """The segment filter the `media_types` shortcut stands for (an "or" of mediaType)."""
-    return {
-        "type": "or",
-        "predicates": [
-            {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": m}
-            for m in media_types
-        ],
-    }
-
-
-def validate_settings(config: Mapping[str, Any], *, now: datetime | None = None) -> Settings:
-    """Validate and resolve the raw config; raise `ConfigError` on the first bad setting."""
-    try:
-        return _validate(config, now or datetime.now(timezone.utc))
-    except ConfigError as exc:
-        secret = config.get("client_secret")
-        if isinstance(secret, str) and secret.strip() and secret.strip() in exc.problem:
-            raise ConfigError(exc.setting, exc.problem.replace(secret.strip(), "***")) from None
-        raise
-
-
-def _validate(config: Mapping[str, Any], now: datetime) -> Settings:
-    client_id = _credential(config, "client_id")
-    client_secret = _credential(config, "client_secret")
-    region, api_url, login_url = _endpoints(config)
-    start_date = _datetime(config, "start_date", required=True)
-    end_date = _datetime(config, "end_date", required=False)
-    assert start_date is not None
-    if start_date > now:
-        raise ConfigError("start_date", f"{_iso(start_date)} is in the future")
-    if end_date is not None:
-        if end_date <= start_date:
-            raise ConfigError(
-                "end_date", f"{_iso(end_date)} must be after start_date {_iso(start_date)}"
-            )
-        if end_date > now + MAX_END_DATE_AHEAD:
-            raise ConfigError(
-                "end_date",
-                f"{_iso(end_date)} is more than a day in the future; "
-                "leave it unset to read up to now",
-            )
-    window_size = _duration(config, "window_size", DEFAULT_WINDOW_SIZE,
-                            timedelta(hours=1), timedelta(days=7))
-    if window_size > timedelta(days=1) and window_size % timedelta(days=1):
-        raise ConfigError("window_size", "sizes above one day must be whole days, e.g. P2D")
-    return Settings(
-        client_id=client_id,
-        client_secret=client_secret,
-        api_url=api_url,
-        login_url=login_url,
-        region=region,
-        start_date=start_date,
-        end_date=end_date,
-        page_size=_integer(config, "page_size", DEFAULT_PAGE_SIZE, 1, 100),
-        window_size=window_size,
-        lookback=_duration(config, "lookback", DEFAULT_LOOKBACK,
-                           timedelta(0), timedelta(days=90)),
-        settle_lag=_duration(config, "settle_lag", DEFAULT_SETTLE_LAG,
-                             timedelta(0), timedelta(days=7)),
-        max_ongoing_age=_duration(config, "max_ongoing_age", DEFAULT_MAX_ONGOING_AGE,
-                                  timedelta(0), timedelta(days=90)),
-        media_types=_media_types(config),
-        segment_filters=_filters(config, "segment_filters"),
-        conversation_filters=_filters(config, "conversation_filters"),
-        request_timeout=_number(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT, 600.0),
-        max_retries=_integer(config, "max_retries", DEFAULT_MAX_RETRIES, 0, 20),
-        max_concurrency=_integer(config, "max_concurrency", DEFAULT_MAX_CONCURRENCY, 1, 16),
-        requests_per_minute=_integer(
-            config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 10000
-        ),
-    )
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _value(config: Mapping[str, Any], name: str) -> Any:
-    """The configured value, with None and blank strings meaning "not set"."""
-    value = config.get(name)
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _kind(value: Any) -> str:
-    return type(value).__name__
-
-
-def _credential(config: Mapping[str, Any], name: str) -> str:
-    raw = config.get(name)
-    if raw is None:
-        raise ConfigError(name, "is required")
-    if not isinstance(raw, str):
-        raise ConfigError(name, f"must be a string, got {_kind(raw)}")
-    if not raw.strip():
-        raise ConfigError(name, "must not be empty or whitespace")
-    return raw.strip()
-
-
-def _endpoints(config: Mapping[str, Any]) -> tuple[str, str, str]:
-    raw_region = _value(config, "region")
-    if raw_region is not None and not isinstance(raw_region, str):
-        raise ConfigError("region", f"must be a string, got {_kind(raw_region)}")
-    api_url = _url(config, "api_url")
-    login_url = _url(config, "login_url")
-    if api_url and not login_url:
-        login_url = _sibling_url(api_url, "api.", "login.", "login_url", "api_url")
-    elif login_url and not api_url:
-        api_url = _sibling_url(login_url, "login.", "api.", "api_url", "login_url")
-    if api_url and login_url:
-        key = resolve_region(raw_region).key if raw_region else "custom"
-        return key, api_url, login_url
-    region = resolve_region(raw_region or DEFAULT_REGION)
-    return region.key, region.api_url, region.login_url
-
-
-def _url(config: Mapping[str, Any], name: str) -> str | None:
-    raw = _value(config, name)
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise ConfigError(name, f"must be a string URL, got {_kind(raw)}")
-    text = raw.strip()
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise ConfigError(name, f"is not a valid URL ({exc})") from None
-    if parts.scheme not in ("https", "http") or not host:
-        raise ConfigError(name, f"must be an https:// URL with a host, got {text!r}")
-    if parts.username or parts.password:
-        raise ConfigError(name, "must not embed credentials; use client_id/client_secret")
-    if parts.query or parts.fragment:
-        raise ConfigError(name, "must not have a query string or fragment")
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise ConfigError(
-            name, f"plain http is only allowed for loopback hosts, got host {host!r}; use https"
-        )
-    return text.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _sibling_url(url: str, prefix: str, other: str, missing: str, given: str) -> str:
-    """Derive login_url from api_url (or back): api.<domain> <-> login.<domain> (SDK rule)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if is_loopback_host(host):
-        return url  # a local server (the simulator) serves /oauth/token and /api/v2 alike
-    if not host.startswith(prefix):
-        raise ConfigError(
-            missing, f"is required when {given} is set to a host not starting with {prefix!r}"
-        )
-    netloc = parts.netloc.replace(host, other + host[len(prefix):], 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _datetime(config: Mapping[str, Any], name: str, *, required: bool) -> datetime | None:
-    raw = _value(config, name)
-    if raw is None:
-        if required:
-            raise ConfigError(name, "is required (ISO-8601 date or date-time, e.g. 2024-05-01)")
-        return None
-    if isinstance(raw, datetime):
-        parsed = raw if raw.tzinfo else raw.replace(tzinfo=timezone.utc)
-    elif isinstance(raw, str):
-        parsed = parse_datetime(raw, name)
-    else:
-        raise ConfigError(name, f"must be an ISO-8601 date or date-time string, got {_kind(raw)}")
-    result = to_utc(parsed)
-    if result < EARLIEST_DATE:
-        raise ConfigError(name, f"{_iso(result)} is before {EARLIEST_DATE.date()}")
-    return result
+# --- parsers for what a schema cannot say ----------------------------------------------------
 
 
 def parse_datetime(text: str, name: str) -> datetime:
@@ -307,52 +93,34 @@ def parse_datetime(text: str, name: str) -> datetime:
 
 
 def to_utc(value: datetime) -> datetime:
-    """A plain (non-pendulum) aware UTC datetime."""
-    utc = value.astimezone(timezone.utc)
-    return datetime(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
-        tzinfo=timezone.utc,
-    )
+    """A plain (non-pendulum) aware UTC datetime; a naive one is taken as UTC."""
+    utc = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def _instant(text: str, name: str) -> datetime:
+    result = to_utc(parse_datetime(text, name))
+    if result < EARLIEST_DATE:
+        raise ConfigError(name, f"{_iso(result)} is before {EARLIEST_DATE.date()}")
+    return result
+
+
 def parse_duration(text: str, name: str) -> timedelta:
     """Parse an ISO-8601 duration without years/months (their length is ambiguous)."""
     original, text = text.strip(), text.strip().upper()
-    if not text.startswith("P"):
-        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration (e.g. PT1H, P1D)")
     try:
-        parsed = pendulum.parse(text)
-    except (ValueError, pendulum.parsing.exceptions.ParserError) as exc:
-        raise ConfigError(name, f"{original!r} is not a valid ISO-8601 duration") from exc
+        parsed = pendulum.parse(text) if text.startswith("P") else None
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        parsed = None
     if not isinstance(parsed, pendulum.Duration):
-        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration")
+        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration (e.g. PT1H, P1D)")
     if parsed.years or parsed.months:
         raise ConfigError(name, f"{original!r}: use days/hours (P30D), not years or months")
     return timedelta(seconds=parsed.total_seconds())
-
-
-def _duration(
-    config: Mapping[str, Any], name: str, default: str, low: timedelta, high: timedelta
-) -> timedelta:
-    raw = _value(config, name)
-    if raw is None:
-        raw = default
-    if isinstance(raw, timedelta):
-        value = raw
-    elif isinstance(raw, str):
-        value = parse_duration(raw, name)
-    else:
-        raise ConfigError(name, f"must be an ISO-8601 duration string, got {_kind(raw)}")
-    if not low <= value <= high:
-        raise ConfigError(
-            name, f"must be between {format_duration(low)} and {format_duration(high)}, "
-            f"got {format_duration(value)}"
-        )
-    return value
 
 
 def format_duration(value: timedelta) -> str:
@@ -365,172 +133,339 @@ def format_duration(value: timedelta) -> str:
     return text if text != "P" else "PT0S"
 
 
-def _integer(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = _value(config, name)
-    if raw is None:
-        return default
-    integral = (
-        (isinstance(raw, int) and not isinstance(raw, bool))
-        or (isinstance(raw, float) and raw.is_integer())
-        or (isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d+\s*", raw) is not None)
-    )
-    if not integral:
-        raise ConfigError(name, f"must be an integer between {low} and {high}, got {raw!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ConfigError(name, f"must be between {low} and {high}, got {value}")
-    return value
+def _duration(low: str, high: str) -> Callable[[str, str], timedelta]:
+    def parse(text: str, name: str) -> timedelta:
+        value = parse_duration(text, name)
+        if not parse_duration(low, name) <= value <= parse_duration(high, name):
+            raise ConfigError(
+                name, f"must be between {low} and {high}, got {format_duration(value)}"
+            )
+        return value
+
+    return parse
 
 
-def _number(config: Mapping[str, Any], name: str, default: float, high: float) -> float:
-    raw = _value(config, name)
-    if raw is None:
-        return default
-    value: float | None = None
-    # singer-sdk reads JSON config floats as Decimal (Meltano `decimal` kind, config files)
-    if isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, str):
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-    if value is None or math.isnan(value):
-        raise ConfigError(name, f"must be a number of seconds, got {raw!r}")
-    if not 0 < value <= high:
-        raise ConfigError(name, f"must be more than 0 and at most {high:g} seconds, got {raw!r}")
-    return value
+def _credential(text: str, name: str) -> str:
+    if not text.strip():
+        raise ConfigError(name, "must not be empty or whitespace")
+    return text.strip()
 
 
-def _json_text(raw: Any, name: str) -> Any:
-    """Values may arrive as JSON text (env vars, Meltano); decode those."""
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 only (not ``evil.localhost``)."""
+    host = host.strip("[]").lower()
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(text: str, name: str) -> str:
+    text = text.strip()
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ConfigError(name, f"is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("https", "http") or not host:
+        raise ConfigError(name, f"must be an https:// URL with a host, got {text!r}")
+    if parts.username or parts.password:
+        raise ConfigError(name, "must not embed credentials; use client_id/client_secret")
+    if parts.query or parts.fragment:
+        raise ConfigError(name, "must not have a query string or fragment")
+    if parts.scheme.lower() == "http" and not is_loopback_host(host):
+        raise ConfigError(
+            name, f"plain http is only allowed for loopback hosts, got host {host!r}; use https"
+        )
+    return text.rstrip("/")
+
+
+def _sibling_url(url: str, prefix: str, other: str, missing: str, given: str) -> str:
+    """Derive login_url from api_url (or back): api.<domain> <-> login.<domain> (SDK rule)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""  # lower-cased by urlsplit, so API.example.com matches too
+    if is_loopback_host(host):
+        return url  # a local server (the simulator) serves /oauth/token and /api/v2 alike
+    if not host.startswith(prefix):
+        raise ConfigError(
+            missing, f"is required when {given} is set to a host not starting with {prefix!r}"
+        )
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=other + host[len(prefix):] + port).geturl()
+
+
+def _media_types(items: list[str], name: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _lower_items(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [v.strip().lower() if isinstance(v, str) else v for v in value]
+
+
+def _one_filter_as_list(value: Any) -> Any:
+    return [value] if isinstance(value, Mapping) else value
+
+
+def _filters(items: list[Any], name: str) -> tuple[dict, ...]:
+    check_filters(items, name)
+    return tuple(dict(item) for item in items)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("client_id", th.StringType(), "OAuth client ID of a Genesys Cloud Client Credentials "
+            "client (needs analytics:conversationDetail:view).", required=True,
+            parse=_credential),
+    Setting("client_secret", th.StringType(), "OAuth client secret of that client.",
+            required=True, secret=True, parse=_credential),
+    Setting("region", th.StringType(), "Genesys Cloud region: AWS-style name (eu-west-1), SDK key "
+            "(eu_west_1) or domain (mypurecloud.ie). One of: "
+            + ", ".join(r.name for r in REGIONS.values()) + ".", default=DEFAULT_REGION,
+            examples=["us-east-1", "eu_west_1", "mypurecloud.de"],
+            parse=lambda v, n: resolve_region(v).key),
+    Setting("api_url", th.StringType(), "Override of the region's API base URL (private endpoint, "
+            "local simulator). https only, except plain http for loopback hosts.",
+            examples=["https://api.mypurecloud.com", "http://127.0.0.1:8080"], parse=_url),
+    Setting("login_url", th.StringType(), "Override of the region's login base URL (token "
+            "endpoint is {login_url}/oauth/token). Derived from api_url (api. -> login.) when "
+            "omitted.", parse=_url),
+    Setting("start_date", th.DateTimeType(), "Read conversations that started at or after this "
+            "instant (ISO-8601; a date alone means midnight UTC).", required=True,
+            examples=["2024-05-01", "2024-05-01T00:00:00Z"], parse=_instant),
+    Setting("end_date", th.DateTimeType(), "Read conversations that started before this instant "
+            "(exclusive). Default: now minus settle_lag.", parse=_instant),
+    Setting("page_size", th.IntegerType(minimum=1, maximum=100),
+            "Conversations per page of the details query (1-100).", default=100),
+    Setting("window_size", th.DurationType(), "Length of one query window, ISO-8601 duration from "
+            "PT1H to P7D (above a day: whole days). Windows are aligned to UTC days.",
+            default="P1D", parse=_duration("PT1H", "P7D")),
+    Setting("lookback", th.DurationType(), "How far before the bookmark each run re-reads, to "
+            "pick up late changes (Genesys data can change for ~48 h+ after a conversation). "
+            "ISO-8601, PT0S to P90D.", default="P3D", parse=_duration("PT0S", "P90D")),
+    Setting("settle_lag", th.DurationType(), "Never read or bookmark closer to now than this "
+            "(ISO-8601, PT0S to P7D).", default="PT5M", parse=_duration("PT0S", "P7D")),
+    Setting("open_conversation_horizon", th.DurationType(), "Conversations seen open (no "
+            "conversationEnd) are read again until they end or started this long ago, then "
+            "abandoned with a warning (ISO-8601, PT0S to P366D).", default="P30D",
+            parse=_duration("PT0S", "P366D")),
+    Setting("media_types", th.ArrayType(th.StringType(allowed_values=list(MEDIA_TYPES))),
+            "Shortcut: only conversations with a segment of these media types (becomes an "
+            "'or' mediaType segment filter).", examples=[["voice", "callback"]],
+            parse=_media_types, prepare=_lower_items),
+    Setting("segment_filters", th.ArrayType(th.ObjectType(additional_properties=True)),
+            "Raw segmentFilters passed to the details query. " + _FILTER_HELP, parse=_filters,
+            prepare=_one_filter_as_list),
+    Setting("conversation_filters", th.ArrayType(th.ObjectType(additional_properties=True)),
+            "Raw conversationFilters passed to the details query. " + _FILTER_HELP,
+            parse=_filters, prepare=_one_filter_as_list),
+    # number or numeric text: Meltano passes it as a string (see scripts/plugin_definitions.py)
+    Setting("request_timeout", th.CustomType({
+        "type": ["number", "string"], "exclusiveMinimum": 0, "maximum": 600,
+        "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"}), "Overall deadline in seconds of one HTTP "
+            "request: connect and the whole response body (more than 0, at most 600; "
+            "decimals allowed).", default=60.0),
+    Setting("max_retries", th.IntegerType(minimum=0, maximum=20),
+            "Retries per request after 429/5xx/timeouts (0-20); tries = retries + 1.", default=8),
+    Setting("max_concurrency", th.IntegerType(minimum=1, maximum=16), "Requests in flight at "
+            "once (1-16); records are still emitted in order. To reach the rate budget: at "
+            "least page latency (s) x requests_per_minute / 60 + 1.", default=8),
+    Setting("requests_per_minute", th.IntegerType(minimum=1, maximum=10000), "Request budget "
+            "shared by all workers (Genesys default: 300/min per client-credentials token).",
+            default=300),
+    Setting("max_response_mb", th.IntegerType(minimum=1, maximum=1024), "Largest response "
+            "body accepted, in MB (1-1024); a bigger one is an error naming window and page.",
+            default=64),
+)  # fmt: skip
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+#: settings that no longer exist, with what replaced them (named in the unknown-key warning)
+REMOVED = {"max_ongoing_age": "open_conversation_horizon"}
+
+
+def config_schema() -> dict[str, Any]:
+    """The settings' JSON schema (the SDK adds its built-in settings to it)."""
+    return th.PropertiesList(*(s.property() for s in SETTINGS)).to_dict()
+
+
+# --- Settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved tap settings (aware UTC datetimes, parsed durations, region -> URLs)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    api_url: str
+    login_url: str
+    region: str  # canonical SDK key, "custom" for URL overrides without a region
+    start_date: datetime
+    end_date: datetime | None
+    page_size: int
+    window_size: timedelta
+    lookback: timedelta
+    settle_lag: timedelta
+    open_conversation_horizon: timedelta
+    media_types: tuple[str, ...]
+    segment_filters: tuple[dict, ...]
+    conversation_filters: tuple[dict, ...]
+    request_timeout: float
+    max_retries: int
+    max_concurrency: int
+    requests_per_minute: int
+    max_response_mb: int
+
+    def query_segment_filters(self) -> list[dict]:
+        """`segmentFilters` for the query body: raw filters plus the media-type shortcut."""
+        filters = [dict(f) for f in self.segment_filters]
+        if self.media_types:
+            filters.append(media_type_filter(self.media_types))
+        return filters
+
+    def query_conversation_filters(self) -> list[dict]:
+        """`conversationFilters` for the query body."""
+        return [dict(f) for f in self.conversation_filters]
+
+    @property
+    def has_filters(self) -> bool:
+        """True when the query carries filters (the API then allows 31-day intervals)."""
+        return bool(self.segment_filters or self.conversation_filters or self.media_types)
+
+    @property
+    def max_response_bytes(self) -> int:
+        """``max_response_mb`` in bytes."""
+        return self.max_response_mb * 1024 * 1024
+
+
+def media_type_filter(media_types: tuple[str, ...]) -> dict:
+    """The segment filter the `media_types` shortcut stands for (an "or" of mediaType)."""
+    return {"type": "or", "predicates": [
+        {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": m}
+        for m in media_types
+    ]}  # fmt: skip
+
+
+def validate_settings(config: Mapping[str, Any], *, now: datetime | None = None) -> Settings:
+    """Validate and resolve the raw config; raise `ConfigError` on the first bad setting."""
+    try:
+        values = {s.name: check_setting(s, config.get(s.name)) for s in SETTINGS}
+        region_given = coerce({"type": "string"}, config.get("region"), "region") is not None
+        return _resolve(values, region_given, now or datetime.now(timezone.utc))
+    except ConfigError as exc:
+        secret = config.get("client_secret")
+        if isinstance(secret, str) and secret.strip() and secret.strip() in exc.problem:
+            raise ConfigError(exc.setting, exc.problem.replace(secret.strip(), "***")) from None
+        raise
+
+
+def check_setting(setting: Setting, raw: Any) -> Any:
+    """One setting: text as its type, schema check, then its parser; None/blank -> default."""
+    value = coerce(setting.type.type_dict, raw, setting.name)
+    if value is None:
+        if setting.required:
+            raise ConfigError(setting.name, "is required")
+        value = setting.default
+    else:
+        if setting.prepare is not None:
+            value = setting.prepare(value)
+        schema_error(setting.type.type_dict, value, setting.name)
+    if setting.parse is None or value is None:
+        return value
+    return setting.parse(value, setting.name)
+
+
+def coerce(schema: Mapping[str, Any], raw: Any, name: str) -> Any:
+    """Text (env vars, Meltano) as the schema's type; None or blank text means "not set"."""
+    types = set(th_types(schema))
+    if isinstance(raw, Decimal):  # singer-sdk reads JSON config numbers as Decimal
+        return int(raw) if raw == raw.to_integral_value() else float(raw)
+    if isinstance(raw, datetime):  # programmatic use
+        return raw.isoformat()
     if not isinstance(raw, str):
         return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise ConfigError(name, "is not valid JSON (expected a JSON array)") from None
+    text = raw.strip()
+    if not text:
+        return None
+    if "integer" in types and _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            return raw
+    if "boolean" in types:
+        return text.lower() in ("true", "1", "yes", "on")
+    if "array" in types and not text.startswith("[") and name == "media_types":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if types & {"array", "object"}:
+        try:
+            return json.loads(text)
+        except ValueError:
+            kind = "array" if "array" in types else "object"
+            raise ConfigError(name, f"is not valid JSON (expected a JSON {kind})") from None
+    return raw
 
 
-def _media_types(config: Mapping[str, Any]) -> tuple[str, ...]:
-    name = "media_types"
-    raw = _value(config, name)
-    if raw is None:
-        return ()
-    if isinstance(raw, str) and not raw.strip().startswith("["):
-        raw = [part.strip() for part in raw.split(",") if part.strip()]
-    raw = _json_text(raw, name)
-    if not isinstance(raw, (list, tuple)):
-        raise ConfigError(name, f"must be an array of media types, got {_kind(raw)}")
-    lookup = {m.lower(): m for m in MEDIA_TYPES}
-    result: list[str] = []
-    for item in raw:
-        canonical = lookup.get(item.strip().lower()) if isinstance(item, str) else None
-        if canonical is None:
-            raise ConfigError(
-                name, f"{item!r} is not a media type; allowed: {', '.join(MEDIA_TYPES)}"
-            )
-        if canonical not in result:
-            result.append(canonical)
-    return tuple(result)
-
-
-def _filters(config: Mapping[str, Any], name: str) -> tuple[dict, ...]:
-    raw = _value(config, name)
-    if raw is None:
-        return ()
-    raw = _json_text(raw, name)
-    if isinstance(raw, Mapping):
-        raw = [raw]
-    if not isinstance(raw, (list, tuple)):
-        raise ConfigError(name, f"must be a JSON array of filter objects, got {_kind(raw)}")
-    for index, item in enumerate(raw):
-        _check_filter(item, name, f"[{index}]")
-    return tuple(dict(item) for item in raw)
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], name: str, where: str) -> None:
-    unknown = sorted(set(obj) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            name, f"{where} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
-        )
-
-
-def _check_enum(
-    obj: Mapping[str, Any], key: str, allowed: tuple[str, ...], name: str, where: str,
-    *, required: bool,
-) -> None:
-    if key not in obj:
-        if required:
-            raise ConfigError(name, f"{where}.{key} is required (one of {', '.join(allowed)})")
+def schema_error(schema: dict[str, Any], value: Any, name: str) -> None:
+    """The JSON Schema validator's verdict on one value, as a one-line ConfigError."""
+    error = best_match(DEFAULT_JSONSCHEMA_VALIDATOR(schema).iter_errors(value))
+    if error is None:
         return
-    if obj[key] not in allowed:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    where = f"{where} " if where else ""
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    bounds = (f"more than {low} and at most {schema.get('maximum')}"
+              if "exclusiveMinimum" in schema else f"between {low} and {schema.get('maximum')}")
+    bounds = bounds if low is not None else ""
+    kind, got = error.validator, error.instance
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        problem = f"must be {bounds}, got {got!r}"
+    elif kind in ("type", "pattern"):
+        expected = " or ".join(sorted(set(th_types(error.schema)) - {"null"}))
+        if kind == "pattern" or "number" in expected:
+            expected = "number"
+        what = f"{expected} {bounds}".strip()
+        problem = f"{where}must be a{'n' if what[0] in 'aeiou' else ''} {what}, got {got!r}"
+    elif kind == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        problem = f"{where}{got!r} is not allowed; allowed: {allowed}"
+    else:
+        problem = f"{where}{error.message}"
+    raise ConfigError(name, problem)
+
+
+def th_types(schema: Mapping[str, Any]) -> list[str]:
+    types = schema.get("type", [])
+    return [types] if isinstance(types, str) else list(types)
+
+
+def _resolve(v: dict[str, Any], region_given: bool, now: datetime) -> Settings:
+    """Cross-setting rules: endpoints from region/overrides, date order, whole-day windows."""
+    api_url, login_url = v.pop("api_url"), v.pop("login_url")
+    if api_url and not login_url:
+        login_url = _sibling_url(api_url, "api.", "login.", "login_url", "api_url")
+    elif login_url and not api_url:
+        api_url = _sibling_url(login_url, "login.", "api.", "api_url", "login_url")
+    if not api_url:
+        api_url, login_url = REGIONS[v["region"]].api_url, REGIONS[v["region"]].login_url
+    elif not region_given:
+        v["region"] = "custom"
+    for key in ("media_types", "segment_filters", "conversation_filters"):
+        v[key] = v[key] or ()
+    start, end = v["start_date"], v["end_date"]
+    if start > now:
+        raise ConfigError("start_date", f"{_iso(start)} is in the future")
+    if end is not None and end <= start:
+        raise ConfigError("end_date", f"{_iso(end)} must be after start_date {_iso(start)}")
+    if end is not None and end > now + MAX_END_DATE_AHEAD:
         raise ConfigError(
-            name, f"{where}.{key} must be one of {', '.join(allowed)}, got {obj[key]!r}"
+            "end_date", f"{_iso(end)} is more than a day in the future; leave it unset to read "
+            "up to now",
         )
+    if v["window_size"] > timedelta(days=1) and v["window_size"] % timedelta(days=1):
+        raise ConfigError("window_size", "sizes above one day must be whole days, e.g. P2D")
+    v["request_timeout"] = float(v["request_timeout"])
+    return Settings(api_url=api_url, login_url=login_url, **v)
 
-
-def _check_list(
-    obj: Mapping[str, Any], key: str, name: str, where: str,
-    check: Callable[[Any, str, str], None],
-) -> int:
-    items = obj.get(key)
-    if items is None:
-        return 0
-    if not isinstance(items, list):
-        raise ConfigError(name, f"{where}.{key} must be an array, got {_kind(items)}")
-    for index, item in enumerate(items):
-        check(item, name, f"{where}.{key}[{index}]")
-    return len(items)
-
-
-def _check_filter(item: Any, name: str, where: str) -> None:
-    if not isinstance(item, Mapping):
-        raise ConfigError(name, f"{where} must be a filter object, got {_kind(item)}")
-    _check_keys(item, ("type", "clauses", "predicates"), name, where)
-    _check_enum(item, "type", FILTER_TYPES, name, where, required=True)
-    count = _check_list(item, "clauses", name, where, _check_clause)
-    count += _check_list(item, "predicates", name, where, _check_predicate)
-    if not count:
-        raise ConfigError(name, f"{where} needs at least one clause or predicate")
-
-
-def _check_clause(item: Any, name: str, where: str) -> None:
-    if not isinstance(item, Mapping):
-        raise ConfigError(name, f"{where} must be a clause object, got {_kind(item)}")
-    _check_keys(item, ("type", "predicates"), name, where)
-    _check_enum(item, "type", FILTER_TYPES, name, where, required=True)
-    if not _check_list(item, "predicates", name, where, _check_predicate):
-        raise ConfigError(name, f"{where}.predicates must be a non-empty array")
-
-
-def _check_predicate(item: Any, name: str, where: str) -> None:
-    if not isinstance(item, Mapping):
-        raise ConfigError(name, f"{where} must be a predicate object, got {_kind(item)}")
-    keys = ("type", "dimension", "metric", "property", "propertyType", "operator", "value",
-            "range")
-    _check_keys(item, keys, name, where)
-    _check_enum(item, "type", PREDICATE_TYPES, name, where, required=False)
-    _check_enum(item, "operator", PREDICATE_OPERATORS, name, where, required=False)
-    _check_enum(item, "propertyType", PROPERTY_TYPES, name, where, required=False)
-    for key in ("dimension", "metric", "property", "value"):
-        if key in item and not isinstance(item[key], str):
-            raise ConfigError(name, f"{where}.{key} must be a string, got {_kind(item[key])}")
-    if not any(item.get(key) for key in ("dimension", "metric", "property")):
-        raise ConfigError(name, f"{where} needs a dimension, metric or property")
-    if "range" in item:
-        _check_range(item["range"], name, f"{where}.range")
-    if item.get("operator", "matches") == "matches" and "value" not in item and (
-        "range" not in item
-    ):
-        raise ConfigError(name, f"{where} with operator 'matches' needs a value or a range")
-
-
-def _check_range(item: Any, name: str, where: str) -> None:
-    if not isinstance(item, Mapping) or not item:
-        raise ConfigError(name, f"{where} must be an object with gt/gte/lt/lte")
-    _check_keys(item, RANGE_KEYS, name, where)
-    for key, bound in item.items():
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-            raise ConfigError(name, f"{where}.{key} must be a number, got {_kind(bound)}")

@@ -72,7 +72,8 @@ BAD_CONFIGS = [
     ("lookback too long", {"lookback": "P365D"}, "lookback"),
     ("settle_lag garbage", {"settle_lag": "5m"}, "settle_lag"),
     ("settle_lag years", {"settle_lag": "P1Y"}, "settle_lag"),
-    ("max_ongoing_age garbage", {"max_ongoing_age": "forever"}, "max_ongoing_age"),
+    ("open_conversation_horizon garbage", {"open_conversation_horizon": "forever"},
+     "open_conversation_horizon"),
     ("media_types unknown", {"media_types": ["voice", "fax"]}, "media_types"),
     ("media_types not an array", {"media_types": {"voice": True}}, "media_types"),
     ("media_types bad JSON", {"media_types": "[voice"}, "media_types"),
@@ -162,7 +163,8 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert s.window_size == timedelta(days=1)
     assert s.lookback == timedelta(days=3)
     assert s.settle_lag == timedelta(minutes=5)
-    assert s.max_ongoing_age == timedelta(days=2)
+    assert s.open_conversation_horizon == timedelta(days=30)
+    assert s.max_response_mb == 64
     assert (s.media_types, s.segment_filters, s.conversation_filters) == ((), (), ())
     assert (s.request_timeout, s.max_retries, s.max_concurrency, s.requests_per_minute) == (
         60.0, 8, 8, 300,
@@ -221,8 +223,8 @@ def test_window_size_accepts_iso_durations_in_range(text: str, expected: timedel
 
 
 def test_zero_lookback_and_settle_lag_are_allowed() -> None:
-    s = settings(lookback="PT0S", settle_lag="P0D", max_ongoing_age="PT0S")
-    assert (s.lookback, s.settle_lag, s.max_ongoing_age) == (timedelta(0),) * 3
+    s = settings(lookback="PT0S", settle_lag="P0D", open_conversation_horizon="PT0S")
+    assert (s.lookback, s.settle_lag, s.open_conversation_horizon) == (timedelta(0),) * 3
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from tap_genesys_analytics.errors import ConfigError
-from tap_genesys_analytics.settings import Settings
-from tap_genesys_analytics.tap import SETTINGS_SCHEMA, TapGenesysAnalytics
+from tap_genesys_analytics.settings import Settings, config_schema
+from tap_genesys_analytics.tap import TapGenesysAnalytics
+
+SETTINGS_SCHEMA = config_schema()
 
 SECRET = "cli-Secret-Value-1234"
 TAP = Path(sys.executable).with_name("tap-genesys-analytics")
@@ -248,8 +250,7 @@ def test_unparsable_builtin_env_var_names_the_setting(
     errors = [line for line in result.stderr.splitlines() if "config error" in line]
     assert errors == [
         "tap-genesys-analytics: config error: flattening_max_depth: "
-        "TAP_GENESYS_ANALYTICS_FLATTENING_MAX_DEPTH cannot be parsed "
-        "(invalid literal for int() with base 10: 'deep')"
+        "must be an integer, got 'deep'"
     ]
     assert "Traceback" not in result.stderr
     assert listener.connections == 0
@@ -266,20 +267,27 @@ def test_discover_reads_env_var_settings(listener: RecordingServer, tmp_path: Pa
 
 # --- in-process ----------------------------------------------------------------------------
 
-def test_tap_settings_are_validated_once_and_normalized_for_the_sdk() -> None:
+def test_tap_settings_are_validated_once_from_text_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tap_genesys_analytics import tap as tap_module
+
+    calls: list[object] = []
+    real = tap_module.validate_settings
+    monkeypatch.setattr(tap_module, "validate_settings", lambda c: calls.append(c) or real(c))
     tap = TapGenesysAnalytics(config={
         "client_id": "x", "client_secret": SECRET, "start_date": "2024-05-01",
-        "page_size": "50", "media_types": "voice,chat", "request_timeout": "30",
+        "page_size": "50", "media_types": "voice,Chat", "request_timeout": "30.5",
         "segment_filters": '[{"type": "or", "predicates": [{"dimension": "purpose", '
                            '"value": "customer"}]}]',
     })
     settings = tap.settings
     assert isinstance(settings, Settings)
     assert tap.settings is settings
+    assert len(calls) == 1  # one validation per tap, in the SDK's own validation hook
     assert (settings.page_size, settings.media_types) == (50, ("voice", "chat"))
-    assert tap.config["page_size"] == 50
-    assert tap.config["start_date"] == "2024-05-01T00:00:00+00:00"
-    assert isinstance(tap.config["segment_filters"], list)
+    assert settings.request_timeout == 30.5
+    assert settings.segment_filters[0]["predicates"][0]["dimension"] == "purpose"
 
 
 def test_tap_construction_with_bad_config_raises_config_error() -> None:

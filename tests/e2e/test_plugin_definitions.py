@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from tests.e2e.meltano import PROJECT_ROOT, MeltanoRunner
+from tests.e2e.meltano import MELTANO, PROJECT_ROOT, MeltanoRunner
 
 SCRIPT = PROJECT_ROOT / "scripts" / "plugin_definitions.py"
 
@@ -68,7 +69,7 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
             "TAP_GENESYS_ANALYTICS_START_DATE": "2024-05-01",
             "TAP_GENESYS_ANALYTICS_MEDIA_TYPES": '["voice","chat"]',
             "TAP_GENESYS_ANALYTICS_PAGE_SIZE": "50",
-            "TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT": "5",  # a number setting from an env var
+            "TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT": "7.5",  # a decimal from an env var
             "TAP_GENESYS_ANALYTICS_SEGMENT_FILTERS":
                 '[{"type":"or","predicates":[{"dimension":"queueId","value":"q1"}]}]',
         },
@@ -78,7 +79,7 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
     assert config["client_secret"] == "env-secret"
     assert config["media_types"] == ["voice", "chat"]
     assert config["page_size"] == 50
-    assert config["request_timeout"] == 5
+    assert config["request_timeout"] == "7.5"  # kind string: passed as typed, no Decimal
     assert config["segment_filters"][0]["predicates"][0]["dimension"] == "queueId"
     assert config["region"] == "us-east-1"  # default from the plugin definition
 
@@ -117,3 +118,40 @@ def test_meltano_yml_validates_against_meltanos_own_schema() -> None:
         for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)
     ]
     assert not errors, errors
+
+
+def test_request_timeout_decimal_via_meltano_config_set_and_env_var_reaches_the_tap(
+    tmp_path: Path,
+) -> None:
+    """`meltano config set ... request_timeout 30.5` and an env var 7.5 both work end to end."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "meltano.yml", project / "meltano.yml")
+    runner = MeltanoRunner(workdir=tmp_path)
+    env = runner.full_env({
+        "TAP_GENESYS_ANALYTICS_CLIENT_ID": "id",
+        "TAP_GENESYS_ANALYTICS_CLIENT_SECRET": "long-secret-x9",
+        "TAP_GENESYS_ANALYTICS_START_DATE": "2024-05-01",
+    })  # fmt: skip
+
+    def meltano(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(MELTANO), *args], cwd=project, env={**env, **extra}, capture_output=True,
+            text=True, timeout=300, check=False,
+        )
+
+    set_result = meltano("config", "set", "tap-genesys-analytics", "request_timeout", "30.5")
+    assert set_result.returncode == 0, set_result.stdout + set_result.stderr
+    assert "Traceback" not in set_result.stderr
+    printed = meltano("config", "--unsafe", "print", "tap-genesys-analytics")
+    assert json.loads(printed.stdout[printed.stdout.find("{"):])["request_timeout"] == "30.5"
+    for extra in ({}, {"TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT": "7.5"}):
+        ok = meltano("invoke", "tap-genesys-analytics", "--test=schema", **extra)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert '"type":"SCHEMA"' in ok.stdout.replace(" ", "")
+    bad = meltano("invoke", "tap-genesys-analytics", "--test=schema",
+                  TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT="0.0")
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    assert "config error: request_timeout: must be more than 0 and at most 600, got 0.0" in (
+        bad.stderr
+    )
