@@ -17,6 +17,7 @@ from genesys_sim.auth import OAuthError, TokenStore
 from genesys_sim.cache import LRU
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig
+from genesys_sim.control import handle_control
 from genesys_sim.data import S_ID, S_START, DataSet, Row, days_touched, iso
 from genesys_sim.errors import (
     ApiError,
@@ -32,7 +33,6 @@ from genesys_sim.query import (
     ASYNC_FIELDS,
     Matcher,
     Query,
-    job_candidates,
     parse_common,
     sync_candidates,
     term_frequency,
@@ -77,7 +77,7 @@ class SimApp:
         self.tokens = TokenStore(config, self.clock)
         self.limiter = RateLimiter(config)
         self.faults = FaultInjector(config.seed)
-        self.jobs = JobStore(config)
+        self.jobs = JobStore(config, self.data, self.clock)
         self.stats = Stats()
         self.version = 0
         budget = max(16, config.cache_mb) << 20
@@ -242,11 +242,10 @@ class SimApp:
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
         path = urlsplit(target).path.rstrip("/") or "/"
         if path.startswith("/_sim"):
-            from genesys_sim.control import handle_control
-
-            return handle_control(self, method, path, body)
+            status, payload = handle_control(self, method, path, body)
+            return Response(status, _json(payload))
         cid = correlation_id()
-        template, targets = self._classify(path)
+        template, targets = self._classify(method, path)
         fired = self.faults.decide(targets)
         resp = self._handle_api(method, target, path, headers, body, fired, cid)
         resp.headers.setdefault("ININ-Correlation-Id", cid)
@@ -256,18 +255,20 @@ class SimApp:
         return resp
 
     @staticmethod
-    def _classify(path: str) -> tuple[str, set[str]]:
+    def _classify(method: str, path: str) -> tuple[str, set[str]]:
         if path == "/oauth/token":
             return path, {"token"}
         if path == QUERY_PATH:
             return path, {"query", "api"}
         if path == f"{JOBS_PATH}/availability":
-            return path, {"jobs", "api"}
+            return path, {"jobs", "jobs_availability", "api"}
         m = _JOB_RE.match(path)
         if m:
-            return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", "api"}
+            one = "jobs_results" if m.group(2) else (
+                "jobs_delete" if method == "DELETE" else "jobs_status")
+            return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", one, "api"}
         if path == JOBS_PATH:
-            return path, {"jobs", "api"}
+            return path, {"jobs", "jobs_create", "api"}
         return "other", {"api"}
 
     def _handle_api(  # noqa: PLR0917
@@ -302,7 +303,7 @@ class SimApp:
             if not allowed:
                 raise rate_limited(retry)
             self._status_faults(fired)
-            resp = self._route(method, target, path, body)
+            resp = self._route(method, target, path, body, self.tokens.client_of(token))
             resp.headers.update(out_headers)
             return self._post_faults(resp, fired)
         except ApiError as err:
@@ -352,7 +353,8 @@ class SimApp:
         self.stats.token()
         return Response(200, _json(token))
 
-    def _route(self, method: str, target: str, path: str, body: bytes) -> Response:
+    def _route(self, method: str, target: str, path: str, body: bytes,
+               client: str = "") -> Response:
         now_ms = self.clock.now_ms()
         if path == QUERY_PATH:
             self._method(method, "POST")
@@ -360,7 +362,7 @@ class SimApp:
         if path == JOBS_PATH:
             self._method(method, "POST")
             q = validate_async(_load(body))
-            job = self.jobs.create(q, now_ms)
+            job = self.jobs.create(q, now_ms, client)
             return Response(202, _json({"jobId": job.job_id}))
         if path == f"{JOBS_PATH}/availability":
             self._method(method, "GET")
@@ -391,29 +393,14 @@ class SimApp:
         return Response(200, prefix + b'"totalHits":%d}' % total)
 
     def _job_results(self, job_id: str, target: str, now_ms: int) -> Response:
-        job = self.jobs.ready(job_id, now_ms)
         params = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
-        size = self.config.job_results_default_page_size
-        if "pageSize" in params:
-            try:
-                size = int(params["pageSize"])
-            except ValueError as exc:
-                raise bad_request("pageSize must be an integer.", "bad.request",
-                                  "pageSize") from exc
-            if not 1 <= size <= self.config.job_results_max_page_size:
-                raise bad_request(
-                    f"pageSize must be between 1 and {self.config.job_results_max_page_size}.",
-                    "bad.request", "pageSize")
-        offset = self.jobs.decode_cursor(job_id, params["cursor"]) if params.get("cursor") else 0
-        if job.rows is None:
-            job.rows = job_candidates(self.data, job.query, job.submitted_ms, job.available_ms)
-        page = job.rows[offset:offset + size]
+        job, page, cursor = self.jobs.results_page(job_id, params, now_ms)
         parts = []
         if page:
             parts.append(b'"conversations":[' + b",".join(
-                self.record_bytes(r, job.submitted_ms, True) for r in page) + b"]")
-        if offset + size < len(job.rows):
-            parts.append(b'"cursor":' + _json(self.jobs.encode_cursor(job_id, offset + size)))
+                self.record_bytes(r, job.view_ms, True) for r in page) + b"]")
+        if cursor:
+            parts.append(b'"cursor":' + _json(cursor))
         parts.append(b'"dataAvailabilityDate":' + _json(iso(job.available_ms)))
         self.stats.page(len(page), False)
         self._latency(len(page))

@@ -63,6 +63,12 @@ class TokenStore:
             raise ApiError(401, "bad.credentials", "Invalid login credentials.")
         return token
 
+    def client_of(self, token: str) -> str:
+        """The OAuth client id a token was issued to ("" if unknown)."""
+        with self._lock:
+            entry = self._tokens.get(token)
+        return entry[0] if entry else ""
+
     def revoke_all(self) -> int:
         with self._lock:
             count = len(self._tokens)

@@ -39,7 +39,29 @@ RUNTIME_FIELDS = (
     "job_run_s",
     "job_ttl_s",
     "prefetch_pages",
+    # async jobs switches (jobs.py; docs/simulator.md "Async jobs")
+    "jobs_beyond_availability",
+    "job_clock",
+    "job_queue_s",
+    "job_run_s_per_1000",
+    "job_expired_results_status",
+    "job_results_default_page_size",
+    "job_results_max_page_size",
+    "job_max_interval_days",
+    "job_max_concurrent",
+    "job_concurrency_scope",
+    "job_concurrency_status",
+    "job_concurrency_retry_after_s",
 )
+
+#: Switches with a fixed set of values (checked at start and on every change).
+CHOICES: dict[str, tuple[object, ...]] = {
+    "jobs_beyond_availability": ("truncate", "include"),
+    "job_clock": ("sim", "wall"),
+    "job_concurrency_scope": ("org", "client"),
+    "job_concurrency_status": (429, 409),
+    "job_expired_results_status": (404, 400),
+}
 
 
 @dataclass
@@ -69,14 +91,30 @@ class SimConfig:
     max_page_size: int = 100
     default_page_size: int = 25
     max_results: int = 100_000
-    # async jobs (reference §2)
+    # async jobs (reference §2, §11; every uncertain fact is a switch, see docs/simulator.md)
     data_availability_lag_s: int = 3 * 3600
+    #: "truncate": a job returns data only up to dataAvailabilityDate; "include": up to now
+    jobs_beyond_availability: str = "truncate"
+    #: clock the job latency runs on: "sim" (simulated clock) or "wall" (real seconds)
+    job_clock: str = "sim"
+    #: status polls that also advance a job (0: only time does)
     job_polls_queued: int = 1
     job_polls_pending: int = 1
-    job_run_s: float = 30.0
+    #: QUEUED for job_queue_s, then PENDING for job_run_s + job_run_s_per_1000 x results/1000
+    job_queue_s: float = 2.0
+    job_run_s: float = 10.0
+    job_run_s_per_1000: float = 1.0
     job_ttl_s: int = 86400
+    job_expired_results_status: int = 404
     job_results_default_page_size: int = 100
     job_results_max_page_size: int = 1000
+    #: 0 = no limit
+    job_max_interval_days: int = 31
+    job_max_concurrent: int = 5
+    job_concurrency_scope: str = "org"
+    job_concurrency_status: int = 429
+    #: 0 = no Retry-After header on the concurrency error
+    job_concurrency_retry_after_s: int = 5
     # server
     host: str = "127.0.0.1"
     port: int = 0
@@ -98,6 +136,8 @@ class SimConfig:
             raise ValueError("late_wrapup_fraction: must be within [0, 1]")
         for day in self.hot_days:
             parse_time(day)
+        for key in CHOICES:
+            _check_choice(key, getattr(self, key))
 
     @property
     def start_dt(self) -> datetime:
@@ -123,4 +163,12 @@ class SimConfig:
                         if isinstance(value, str) else bool(value))
                 setattr(self, key, flag)
             else:
-                setattr(self, key, type(current)(value))
+                new = type(current)(value)
+                if key in CHOICES:
+                    _check_choice(key, new)
+                setattr(self, key, new)
+
+
+def _check_choice(key: str, value: object) -> None:
+    if value not in CHOICES[key]:
+        raise ValueError(f"{key}: {value!r} not one of {', '.join(map(str, CHOICES[key]))}")

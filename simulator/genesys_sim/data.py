@@ -165,6 +165,26 @@ def _generate_day(seed: int, day: date, volume: int, ents: Entities) -> list[Row
     return rows
 
 
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+
+
+def _stretch(rows: list[Row], fraction: float, max_days: int) -> list[Row]:
+    """Multi-day conversations: ``fraction`` of the agent-handled message/email conversations
+    stay open 1..``max_days`` days. Decided from each row's own seed (no draw from the day's
+    RNG, so every other conversation is unchanged)."""
+    out = []
+    for row in rows:
+        if row[S_MEDIA] in (2, 3) and row[S_USER] >= 0:
+            h = (row[S_SEED] * _GOLDEN) & _MASK64
+            if (h >> 40) / (1 << 24) < fraction:
+                span = DAY_MS + int(((h >> 8) & 0xFFFFFF) / (1 << 24) * (max_days - 1) * DAY_MS)
+                out.append((*row[:S_TALK], span, *row[S_TALK + 1:]))
+                continue
+        out.append(row)
+    return out
+
+
 class DataSet:
     """Lazy per-day skeletons plus record rendering, with bounded caches."""
 
@@ -197,11 +217,21 @@ class DataSet:
                 rows = self._days.get(day)
             if rows is None:
                 rows = _generate_day(self.config.seed, day, self.volume(day), self.entities)
+                if self.config.long_conversation_fraction > 0:
+                    rows = _stretch(rows, self.config.long_conversation_fraction,
+                                    self.config.long_conversation_max_days)
                 with self._lock:
                     self._days[day] = rows
                     while len(self._days) > 64:
                         self._days.popitem(last=False)
         return rows
+
+    @property
+    def max_span_days(self) -> int:
+        """No conversation lasts longer than this many days (jobs' activity-overlap lookback)."""
+        if self.config.long_conversation_fraction > 0:
+            return max(MAX_SPAN_DAYS, self.config.long_conversation_max_days + 2)
+        return MAX_SPAN_DAYS
 
     def in_range(self, start_ms: int) -> bool:
         if start_ms < to_ms(self.config.start_dt):

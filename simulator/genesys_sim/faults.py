@@ -14,8 +14,10 @@ POST_KINDS = ("empty_page", "total_hits", "truncated", "html")
 #: kinds that change the data the query sees (always on while configured)
 DATA_KINDS = ("duplicates",)
 KINDS = PRE_KINDS + POST_KINDS + DATA_KINDS
-TARGETS = ("query", "jobs", "token", "api", "any")
-FAULT_STATUSES = (408, 500, 502, 503, 504)
+#: ``jobs`` = every jobs endpoint; ``jobs_<endpoint>`` = one of them
+JOB_TARGETS = ("jobs_create", "jobs_status", "jobs_results", "jobs_delete", "jobs_availability")
+TARGETS = ("query", "jobs", *JOB_TARGETS, "token", "api", "any")
+FAULT_STATUSES = (408, 409, 500, 502, 503, 504)
 
 
 @dataclass

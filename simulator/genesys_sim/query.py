@@ -11,7 +11,6 @@ from typing import Any
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import (
     DAY_MS,
-    MAX_SPAN_DAYS,
     S_ID,
     S_START,
     DataSet,
@@ -466,7 +465,7 @@ def job_candidates(data: DataSet, q: Query, view_ms: int, available_ms: int) -> 
     """Jobs rule (§2): any activity within the interval; started before data availability."""
     out: list[Row] = []
     matcher = Matcher(data, q, view_ms)
-    lower = q.start_ms - MAX_SPAN_DAYS * DAY_MS
+    lower = q.start_ms - data.max_span_days * DAY_MS
     if q.start_of_day:
         lower = day_start_ms(days_touched(q.start_ms, q.end_ms)[0])
     for day in days_touched(lower, min(q.end_ms, available_ms + 1)):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from genesys_sim.api import SimApp
+from genesys_sim.api import Response, SimApp
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import to_ms
@@ -48,12 +51,50 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
-        if resp.body or resp.status != 204:
+        if resp.body or resp.stream is not None or resp.status != 204:
             self.send_header("Content-Type", resp.content_type + "; charset=UTF-8")
-        self.send_header("Content-Length", str(len(resp.body)))
+        if resp.stream is not None and resp.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            length = resp.length if resp.stream is not None else len(resp.body)
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        if resp.body:
+        if resp.trickle_s > 0:
+            self._trickle(app, resp)
+        elif resp.stream is not None:
+            try:
+                for chunk in _framed(resp):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                app.stats.stream_end("oversize", "client_closed")
+                raise
+            app.stats.stream_end("oversize", "complete")
+        elif resp.body:
             self.wfile.write(resp.body)
+
+    def _trickle(self, app: SimApp, resp: Response) -> None:
+        """One body byte per ``trickle_s``; stop when the client disconnects or after
+        ``max_hang_s`` (then the connection is closed with the body incomplete)."""
+        deadline = time.monotonic() + app.config.max_hang_s
+        sock = self.connection
+        how = "complete"
+        try:
+            for chunk in _framed(resp):
+                for i in range(len(chunk)):
+                    if time.monotonic() >= deadline:
+                        how = "max_hang"
+                        return
+                    self.wfile.write(chunk[i:i + 1])
+                    if _peer_closed(sock, resp.trickle_s):
+                        how = "client_closed"
+                        return
+        except (BrokenPipeError, ConnectionResetError):
+            how = "client_closed"
+        finally:
+            app.stats.stream_end("trickle", how)
+            if how != "complete":
+                self.close_connection = True
+
 
     def _safe(self) -> None:
         try:
@@ -72,6 +113,34 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _safe
+
+
+def _framed(resp: Response) -> Iterator[bytes]:
+    """The body bytes as sent: the stream (chunk-framed when chunked) or ``resp.body``."""
+    if resp.stream is None:
+        yield resp.body
+        return
+    for chunk in resp.stream:
+        if chunk:
+            yield b"%x\r\n%b\r\n" % (len(chunk), chunk) if resp.chunked else chunk
+    if resp.chunked:
+        yield b"0\r\n\r\n"
+
+
+def _peer_closed(sock: socket.socket, wait_s: float) -> bool:
+    """Wait ``wait_s``; True as soon as the client has closed its side of the connection."""
+    end = time.monotonic() + wait_s
+    while (left := end - time.monotonic()) > 0:
+        readable, _, _ = select.select([sock], [], [], left)
+        if not readable:
+            return False
+        try:
+            if not sock.recv(1, socket.MSG_PEEK):
+                return True
+        except OSError:
+            return True
+        time.sleep(left)  # the client sent more (a pipelined request): just wait
+    return False
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -173,6 +242,30 @@ class SimServer:
                                           segment_filters=segment_filters,
                                           conversation_filters=conversation_filters)
         return [r[13] for r in rows]
+
+    def open_conversation_ids(self, start: datetime | str, end: datetime | str) -> list[str]:
+        """Ids of the conversations started in [start, end) that are still open (no
+        conversationEnd) at the current simulated clock, ascending by start."""
+        rows = self.app.open_rows(to_ms(parse_time(start)), to_ms(parse_time(end)))
+        return [r[13] for r in rows]
+
+    def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The records the multi-get returns for ``ids`` at the current clock (unknown ids and
+        conversations not started yet are left out; request order, each id once)."""
+        return self.app.conversations_by_id(list(dict.fromkeys(ids)))
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """One record as ``GET .../conversations/{id}/details`` returns it, or None (404)."""
+        found = self.app.conversations_by_id([conversation_id])
+        return found[0] if found else None
+
+    def warm(self, start: datetime | str, end: datetime | str) -> int:
+        """Pre-render the records starting in [start, end) so that later pages are served
+        from cache (benchmarks: keep the simulator from being the bottleneck). Returns count."""
+        return self.app.warm(to_ms(parse_time(start)), to_ms(parse_time(end)))
+
+    def advance(self, seconds: float | timedelta) -> datetime:
+        return self.clock.advance(seconds)
 
     def warm(self, start: datetime | str, end: datetime | str) -> int:
         """Pre-render the records starting in [start, end) so that later pages are served

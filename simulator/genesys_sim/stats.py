@@ -22,6 +22,8 @@ class Stats:
             self._pages = 0
             self._cache_hits = 0
             self._requests = 0
+            self._multiget = [0, 0, 0]  # requests, ids asked, records returned
+            self._streams: dict[str, dict[str, int]] = {}
 
     def request(self, path: str, status: int) -> None:
         with self._lock:
@@ -48,6 +50,18 @@ class Stats:
             self._records += records
             self._cache_hits += int(cached)
 
+    def multiget(self, ids: int, records: int) -> None:
+        with self._lock:
+            self._multiget[0] += 1
+            self._multiget[1] += ids
+            self._multiget[2] += records
+
+    def stream_end(self, kind: str, how: str) -> None:
+        """A streamed body (trickle/oversize) ended: complete, client_closed or max_hang."""
+        with self._lock:
+            per = self._streams.setdefault(kind, {})
+            per[how] = per.get(how, 0) + 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -61,4 +75,8 @@ class Stats:
                 "pages_served": self._pages,
                 "records_served": self._records,
                 "page_cache_hits": self._cache_hits,
+                "multiget_requests": self._multiget[0],
+                "multiget_ids_requested": self._multiget[1],
+                "multiget_records": self._multiget[2],
+                "streams": {k: dict(v) for k, v in self._streams.items()},
             }

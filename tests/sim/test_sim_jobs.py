@@ -57,18 +57,55 @@ def test_state_machine_by_polls_queued_pending_fulfilled(client):
 
 
 def test_state_machine_by_simulated_clock(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, job_polls_queued=100, job_polls_pending=100,
-                      job_run_s=60, job_ttl_s=3600)
+    sim = genesys_sim(rate_limit_per_minute=0, job_polls_queued=0, job_polls_pending=0,
+                      job_queue_s=10, job_run_s=60, job_run_s_per_1000=0, job_ttl_s=3600)
     client = Client(sim)
     job = _create(client)
-    assert _state(client, job)["state"] == "QUEUED"
-    sim.clock.advance(30)
+    submitted = sim.clock.now()
+    assert [_state(client, job)["state"] for _ in range(5)] == ["QUEUED"] * 5  # polls: no effect
+    sim.clock.advance(10)
     assert _state(client, job)["state"] == "PENDING"
+    sim.clock.advance(59)
+    assert _state(client, job)["state"] == "PENDING"
+    error_ok(client.get(f"{JOBS}/{job}/results"), 400, "bad.request")
     sim.clock.advance(30)
-    assert _state(client, job)["state"] == "FULFILLED"
+    done = _state(client, job)
+    assert done["state"] == "FULFILLED"
+    # completed when its time was up (70 s after submission), not when the poll noticed it
+    assert to_ms(parse_time(done["completionDate"])) == to_ms(submitted) + 70_000
+    assert to_ms(parse_time(done["expirationDate"])) == to_ms(submitted) + 70_000 + 3_600_000
     sim.clock.advance(timedelta(hours=1))
     assert _state(client, job)["state"] == "EXPIRED"
-    error_ok(client.get(f"{JOBS}/{job}/results"), 400, "bad.request")
+    error_ok(client.get(f"{JOBS}/{job}/results"), 404, "not.found")
+
+
+def test_job_latency_scales_with_the_number_of_results(genesys_sim):
+    sim = genesys_sim(rate_limit_per_minute=0, job_polls_queued=0, job_polls_pending=0,
+                      job_queue_s=0, job_run_s=0, job_run_s_per_1000=1000)  # 1 s per result
+    client = Client(sim)
+    small, large = _create(client, limit=10), _create(client, limit=100)
+    sim.clock.advance(10)
+    assert (_state(client, small)["state"], _state(client, large)["state"]) == (
+        "FULFILLED", "PENDING")
+    sim.clock.advance(89)
+    assert _state(client, large)["state"] == "PENDING"
+    sim.clock.advance(1)
+    assert _state(client, large)["state"] == "FULFILLED"
+
+
+def test_job_latency_on_the_wall_clock(genesys_sim):
+    sim = genesys_sim(rate_limit_per_minute=0, job_clock="wall", job_polls_queued=0,
+                      job_polls_pending=0, job_queue_s=5, job_run_s=10, job_run_s_per_1000=0)
+    wall = [1000.0]
+    sim.jobs.monotonic = lambda: wall[0]
+    client = Client(sim)
+    job = _create(client)
+    sim.clock.advance(timedelta(hours=1))  # the simulated clock does not move a wall-clock job
+    assert _state(client, job)["state"] == "QUEUED"
+    wall[0] += 5
+    assert _state(client, job)["state"] == "PENDING"
+    wall[0] += 10
+    assert _state(client, job)["state"] == "FULFILLED"
 
 
 @pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED", "EXPIRED"])
@@ -78,7 +115,8 @@ def test_scripted_outcomes(sim, client, outcome):
     states = [_state(client, job) for _ in range(3)]
     assert states[-1]["state"] == outcome
     assert ("errorMessage" in states[-1]) == (outcome == "FAILED")
-    error_ok(client.get(f"{JOBS}/{job}/results"), 400)
+    # expired results answer job_expired_results_status (default 404), the others 400
+    error_ok(client.get(f"{JOBS}/{job}/results"), 404 if outcome == "EXPIRED" else 400)
     assert _state(client, _create(client))["state"] == "QUEUED"  # next job is normal
 
 
