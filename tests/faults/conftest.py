@@ -38,6 +38,8 @@ TOKEN_PATH = "/oauth/token"
 TAP = Path(sys.executable).with_name("tap-genesys-analytics")
 ENV_PREFIX = "TAP_GENESYS_ANALYTICS_"
 _BEARER_VALUE = re.compile(r"(?i)\bbearer\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}")
+#: an Authorization header with its value (a redacted one, "Authorization: [REDACTED]", is fine)
+_AUTH_VALUE = re.compile(r"(?i)authorization['\"]?\s*[:=]\s*['\"]?(?!\[REDACTED\])[^\s'\"]{4,}")
 
 
 # -- simulator instrumentation -----------------------------------------------------------------
@@ -139,8 +141,7 @@ class SecretScan:
     def needles(self) -> list[str]:
         basic = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
         tokens = list(getattr(self.sim, "issued_tokens", []) or [])
-        return [SECRET, basic, "Authorization:", "'Authorization'", '"Authorization"',
-                *tokens, *(f"Bearer {t}" for t in tokens)]
+        return [SECRET, basic, *tokens, *(f"Bearer {t}" for t in tokens)]
 
     def check(self) -> int:
         """Assert nothing leaked; returns the number of characters scanned."""
@@ -151,6 +152,7 @@ class SecretScan:
             for needle in needles:
                 assert needle not in text, f"{where} contains a secret/token/auth header"
             assert not _BEARER_VALUE.search(text), f"{where} contains a bearer value"
+            assert not _AUTH_VALUE.search(text), f"{where} contains an Authorization value"
         return scanned
 
 
