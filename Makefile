@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo bench
+.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo bench mutation
 
 demo: bootstrap
 	$(BIN)/python scripts/demo.py
@@ -40,6 +40,15 @@ e2e: bootstrap-test
 BENCH_ARGS ?=
 bench: bootstrap
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Mutation testing of the pure core (pagination, windows, ratebudget, open_conversations), a few
+# minutes; not part of `make test` or .ci/run. Configured in pyproject.toml [tool.mutmut];
+# how to read the result: docs/testing.md. MUTATION_ARGS=--max-children N to change parallelism.
+MUTATION_ARGS ?= --max-children 2
+mutation: bootstrap
+	rm -rf mutants
+	$(BIN)/mutmut run $(MUTATION_ARGS)
+	$(BIN)/mutmut results
 
 clean-demo:
 	rm -rf .demo

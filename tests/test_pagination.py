@@ -103,6 +103,12 @@ def test_default_plan_retries_three_times_two_seconds_apart_growing():
     assert plan.after_page(2, 0, 3) is PageDecision.SKIP_EMPTY
 
 
+def test_a_page_not_yet_retried_is_retried_even_with_a_single_retry_allowed():
+    plan = PagePlan(page_size=100, total_hits=450, empty_page_retries=1)
+    assert plan.after_page(2, received=0) is PageDecision.RETRY_EMPTY
+    assert plan.after_page(2, received=0, empty_retries_done=1) is PageDecision.SKIP_EMPTY
+
+
 def test_no_retries_configured_skips_at_once():
     plan = PagePlan(page_size=100, total_hits=450, empty_page_retries=0)
     assert plan.after_page(2, received=0) is PageDecision.SKIP_EMPTY

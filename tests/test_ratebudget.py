@@ -204,6 +204,15 @@ def test_headers_slow_the_pace_down_as_the_server_limit_nears(  # noqa: PLR0917
     assert budget.pacing_wait_s == pytest.approx(expected_wait)
 
 
+def test_default_headroom_keeps_two_requests_spare(vt):
+    budget = RateBudget(0, clock=vt.clock, sleep=vt.sleep)
+    assert budget.headroom == 2
+    budget.acquire()
+    budget.observe(headers(300, 289, 50))  # 11 left, 2 kept spare: 9 spread over 50 s
+    budget.acquire()
+    assert vt.now == pytest.approx(5.0)
+
+
 def test_headers_never_speed_up_the_configured_pace(vt):
     budget = budget_on(vt, 6)  # one every 10 s
     budget.acquire()
@@ -370,6 +379,53 @@ def test_a_pause_that_starts_during_a_pacing_sleep_is_waited_out(vt):
     assert vt.now - before == pytest.approx(0.2)  # paced again after the pause
 
 
+def test_a_pause_extended_while_waiting_is_waited_out_and_summed(vt):
+    budget = budget_on(vt, 0)
+    budget.pause(5.0)
+
+    def a_longer_429_elsewhere(seconds: float) -> None:
+        vt.now += 1.0
+        budget.pause(8.0)  # until 9
+        vt.now -= 1.0
+
+    vt.on_sleep = a_longer_429_elsewhere
+    assert budget.acquire() == (0.0, pytest.approx(9.0))
+    assert vt.now == 9.0
+    assert vt.sleeps == [5.0, 4.0]
+    assert budget.pause_wait_s == pytest.approx(9.0)
+
+
+def test_pacing_before_and_after_an_interrupting_pause_is_summed(vt):
+    budget = budget_on(vt, 300)
+    budget.acquire()  # the next slot is at 0.2
+
+    def a_429_and_a_used_up_window_elsewhere(seconds: float) -> None:
+        vt.now += 0.1
+        budget.pause(5.0)  # until 5.1
+        budget.observe(headers(300, 300, 5.9))  # no slot before 6.0
+        vt.now -= 0.1
+
+    vt.on_sleep = a_429_and_a_used_up_window_elsewhere
+    paced, paused = budget.acquire()
+    assert vt.now == pytest.approx(6.0)
+    assert (paced, paused) == (pytest.approx(0.2 + 0.9), pytest.approx(4.9))
+    assert budget.pacing_wait_s == pytest.approx(1.1)
+
+
+def test_a_pacing_sleep_ending_just_as_a_pause_ends_starts_at_once(vt):
+    budget = budget_on(vt, 60)  # one a second
+    budget.acquire()
+
+    def a_short_429_elsewhere(seconds: float) -> None:
+        vt.now += 0.5
+        budget.pause(0.5)  # ends at 1.0, the very end of this worker's pacing sleep
+        vt.now -= 0.5
+
+    vt.on_sleep = a_short_429_elsewhere
+    assert budget.acquire() == (1.0, 0.0)
+    assert vt.now == 1.0
+
+
 def test_wall_clock_waiting_counts_overlapping_waits_once(vt):
     budget = budget_on(vt, 60)  # one a second
     budget.pause(3.0)
@@ -467,6 +523,15 @@ def test_only_the_slot_the_headers_set_is_blamed_on_them(vt, caplog):
         f"rate budget: next request waits 40.0 s ({REASON_SERVER})",
         f"rate budget: next request waits 15.0 s ({REASON_PACING})",
     ]
+
+
+def test_headers_that_only_confirm_the_pace_do_not_take_the_blame(vt, caplog):
+    caplog.set_level(logging.WARNING, logger="tap_genesys_analytics.ratebudget")
+    budget = budget_on(vt, 4)  # 15 s apart
+    budget.acquire()
+    budget.observe(headers(300, 300, 15))  # asks for the slot pacing already set
+    budget.acquire()
+    assert long_wait_logs(caplog) == [f"rate budget: next request waits 15.0 s ({REASON_PACING})"]
 
 
 def test_waits_of_ten_seconds_or_less_are_not_logged(vt, caplog):

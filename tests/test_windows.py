@@ -233,6 +233,13 @@ def test_split_falls_back_to_the_exact_millisecond_midpoint_when_rounding_leaves
     assert (second.start, second.end) == (at(1, 0, 1, 0, 600), at(1, 0, 2, 0, 700))
 
 
+def test_split_keeps_a_whole_second_midpoint_that_leaves_exactly_the_minimum() -> None:
+    window = Window(at(1), at(1, 0, 2, 1))  # 121 s: midpoint 00:01:00.500 -> 00:01:00
+    first, second = split_window(window)
+    assert first.end == second.start == at(1, 0, 1)
+    assert (first.duration, second.duration) == (MIN_WINDOW, timedelta(seconds=61))
+
+
 def test_split_fallback_midpoint_is_floored_to_the_millisecond() -> None:
     window = Window(at(1, 0, 0, 0, 500), at(1, 0, 2, 0, 701))  # exact midpoint at .6005 s
     first, second = split_window(window)
