@@ -150,6 +150,13 @@ class TapGenesysAnalytics(Tap):
         cls.logger.setLevel(max(logging.WARNING, cls.logger.getEffectiveLevel()))
         try:  # the SDK's INFO chatter ("Skipping parse of env var settings...") is no news
             return cls(config=merged, state=state_dict, catalog=catalog_dict, **kwargs)
+        except ConfigError as exc:
+            if config.parse_env or not cls.env_config():
+                raise
+            raise ConfigError(  # the SDK reads TAP_GENESYS_ANALYTICS_* only with --config ENV
+                exc.setting, f"{exc.problem} ({cls.name.upper().replace('-', '_')}_* variables "
+                "are set: pass --config ENV to read them)",
+            ) from None
         finally:
             cls.logger.setLevel(level)
 

@@ -346,3 +346,61 @@ def test_a_secret_pasted_into_another_setting_is_masked_in_the_error() -> None:
 def test_config_error_can_be_built_from_one_message() -> None:
     exc = ConfigError("page_size: must be between 1 and 100,\n got 0")
     assert (exc.setting, str(exc)) == ("page_size", "page_size: must be between 1 and 100, got 0")
+
+
+# --- the descriptor table, new settings, host rules -----------------------------------------
+
+
+def test_one_table_gives_the_schema_and_every_settings_field() -> None:
+    from dataclasses import fields
+
+    from tap_genesys_analytics.settings import SETTINGS, config_schema
+
+    schema = config_schema()
+    assert [s.name for s in SETTINGS] == list(schema["properties"])
+    assert {f.name for f in fields(Settings)} == {s.name for s in SETTINGS}
+    assert set(schema["required"]) == {"client_id", "client_secret", "start_date"}
+    assert schema["properties"]["client_secret"]["secret"] is True
+    assert schema["properties"]["page_size"]["maximum"] == 100  # range work left to the schema
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"open_conversation_horizon": "P367D"}, "must be between PT0S and P366D, got P367D"),
+        ({"max_response_mb": 0}, "must be between 1 and 1024, got 0"),
+        ({"max_response_mb": "2048"}, "must be between 1 and 1024, got 2048"),
+        ({"request_timeout": 600.5}, "must be more than 0 and at most 600, got 600.5"),
+    ],
+)
+def test_new_settings_have_their_documented_bounds(overrides: dict, fragment: str) -> None:
+    exc = error(**overrides)
+    assert exc.setting == next(iter(overrides))
+    assert fragment in str(exc)
+
+
+def test_new_settings_accept_their_range_and_text() -> None:
+    from decimal import Decimal
+
+    s = settings(open_conversation_horizon="P366D", max_response_mb="1024",
+                 request_timeout="30.5")
+    assert (s.open_conversation_horizon, s.max_response_mb) == (timedelta(days=366), 1024)
+    assert s.max_response_bytes == 1024 * 1024 * 1024
+    assert s.request_timeout == 30.5
+    assert settings(request_timeout=Decimal("0.25")).request_timeout == 0.25
+
+
+def test_an_upper_case_api_host_derives_the_login_host() -> None:
+    s = settings(api_url="https://API.mypurecloud.com")
+    assert s.login_url == "https://login.mypurecloud.com"
+    s = settings(login_url="HTTPS://Login.Example.com:8443/")
+    assert s.api_url == "https://api.example.com:8443"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://evil.localhost", "http://localhost.evil.com", "http://127.0.0.1.nip.io"]
+)
+def test_only_localhost_and_loopback_addresses_may_use_plain_http(url: str) -> None:
+    exc = error(api_url=url, login_url=url)
+    assert exc.setting == "api_url"
+    assert "plain http is only allowed for loopback hosts" in str(exc)

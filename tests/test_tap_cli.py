@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
+import typing as t
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -340,3 +343,176 @@ def test_every_bad_setting_stops_the_cli_before_any_request(
     assert MATRIX_SECRET not in captured.err + captured.out
     assert captured.out == ""
     assert listener.connections == 0
+
+
+# --- bad input that used to pass silently ----------------------------------------------------
+
+def test_a_config_file_that_is_not_json_is_one_line(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    (tmp_path / "config.json").write_text('{"client_id": "x",')
+    result = run_tap("--config", str(tmp_path / "config.json"), tmp_path=tmp_path)
+    line = assert_one_line_config_error(result, "config")
+    assert "config.json is not valid JSON" in line
+    assert listener.connections == 0
+
+
+def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    result = run_tap("--config", str(tmp_path / "nope.json"), tmp_path=tmp_path)
+    assert "No such file or directory" in assert_one_line_config_error(result, "config")
+
+
+def test_unknown_config_keys_are_named_with_the_closest_setting(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    config = {**good_config(listener), "pagesize": 50, "max_ongoing_age": "P2D",
+              "stream_maps": {}, "flattening_enabled": False}
+    result = run_tap("--discover", config=config, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 2, result.stderr  # the SDK's own keys are no typos
+    assert "config key 'max_ongoing_age' is no longer a setting (replaced by " \
+        "'open_conversation_horizon')" in warnings[0]
+    assert "config key 'pagesize' is not a setting of this tap and is ignored; did you mean " \
+        "'page_size'?" in warnings[1]
+
+
+def test_env_vars_without_config_env_say_how_to_read_them(
+    listener: RecordingServer, tmp_path: Path
+) -> None:
+    env = {ENV_PREFIX + k.upper(): str(v) for k, v in good_config(listener).items()}
+    result = run_tap(env=env, tmp_path=tmp_path)
+    line = assert_one_line_config_error(result, "client_id")
+    assert "pass --config ENV" in line
+    assert listener.connections == 0
+    assert run_tap("--config", "ENV", "--discover", env=env, tmp_path=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "fragment"),
+    [
+        ('{"bookmarks": {"orders": {"replication_key_value": "2024-05-02"}, "users": {}}}',
+         "state: bookmarks are for stream(s) orders, users, none of this tap's "
+         "(conversation_details)"),
+        ('{"bookmarks": {"conversation_details": {"replication_key": "conversationStart", '
+         '"replication_key_value": "2099-01-01T00:00:00+00:00"}}}',
+         "state: bookmarks.conversation_details.replication_key_value "
+         "2099-01-01T00:00:00+00:00 is later than now"),
+    ],
+)
+def test_a_foreign_or_future_state_is_an_error_not_a_backfill_or_a_no_op(
+    listener: RecordingServer, tmp_path: Path, state: str, fragment: str
+) -> None:
+    (tmp_path / "state.json").write_text(state)
+    result = run_tap("--state", str(tmp_path / "state.json"), config=good_config(listener),
+                     tmp_path=tmp_path)
+    assert fragment in assert_one_line_config_error(result, "state")
+    assert listener.connections == 0
+
+
+def test_an_upper_case_api_host_sends_the_token_request_to_the_login_host(
+    tmp_path: Path,
+) -> None:
+    config = {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
+              "end_date": "2024-05-02", "api_url": "https://API.invalid", "max_retries": 0,
+              "request_timeout": 5}
+    result = run_tap(config=config, tmp_path=tmp_path)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "token request to https://login.invalid/oauth/token" in last, last
+
+
+def test_a_localhost_subdomain_is_no_loopback_host(tmp_path: Path) -> None:
+    config = {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
+              "api_url": "http://evil.localhost:8080"}
+    line = assert_one_line_config_error(run_tap(config=config, tmp_path=tmp_path), "api_url")
+    assert "plain http is only allowed for loopback hosts" in line
+
+
+# --- a Meltano state payload, and stop signals, against the simulator ----------------------
+
+def _sim_config(sim: object, tmp_path: Path, **overrides: object) -> Path:
+    from tests.conftest import tap_config_for
+
+    path = tmp_path / "sim-config.json"
+    path.write_text(json.dumps(tap_config_for(sim, **overrides)))
+    return path
+
+
+def _messages(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_a_meltano_state_payload_is_unwrapped_with_a_warning(
+    genesys_sim: t.Any, tmp_path: Path
+) -> None:
+    sim = genesys_sim(seed=7, conversations_per_day=40, now="2024-05-08T00:00:00Z",
+                      rate_limit_per_minute=0)
+    bookmark = "2024-05-03T00:00:00+00:00"
+    (tmp_path / "state.json").write_text(json.dumps({"singer_state": {"bookmarks": {
+        "conversation_details": {"replication_key": "conversationStart",
+                                 "replication_key_value": bookmark}}}}))
+    config = _sim_config(sim, tmp_path, lookback="PT0S")
+    result = run_tap("--config", str(config), "--state", str(tmp_path / "state.json"),
+                     tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "state: the file is a `meltano state get` payload; using its 'singer_state'" in (
+        result.stderr
+    )
+    messages = _messages(result.stdout)
+    starts = [m["record"]["conversationStart"] for m in messages if m["type"] == "RECORD"]
+    assert starts and min(starts) >= "2024-05-03"  # resumed at the unwrapped bookmark
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    assert states[-1]["bookmarks"]["conversation_details"]["replication_key_value"] == (
+        "2024-05-04T00:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_signal_ends_a_run_blocked_on_a_slow_target(
+    genesys_sim: t.Any, tmp_path: Path, signum: int, code: int
+) -> None:
+    """The target stops reading after the first STATE; the signal still ends the run."""
+    sim = genesys_sim(seed=7, conversations_per_day=800, now="2024-05-08T00:00:00Z",
+                      rate_limit_per_minute=0)
+    config = _sim_config(sim, tmp_path, window_size="PT1H", max_concurrency=2)
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        proc = subprocess.Popen([str(TAP), "--config", str(config)], stdout=subprocess.PIPE,
+                                stderr=stderr, env=clean_env, cwd=tmp_path)
+        assert proc.stdout is not None
+        seen = []
+        for raw in proc.stdout:  # a target that reads until the first STATE, then stalls
+            seen.append(raw)
+            if raw.startswith(b'{"type":"STATE"'):
+                break
+        time.sleep(3)  # the tap fills the pipe and blocks writing to it
+        assert proc.poll() is None, "the run ended before the signal: too little data"
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        try:
+            returncode = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("the tap did not end within 20 s of the signal (deadlock)")
+        elapsed = time.monotonic() - sent
+        rest = proc.stdout.read()
+    assert returncode == code
+    assert elapsed < 10
+    last_line = (tmp_path / "stderr.txt").read_text().strip().splitlines()[-1]
+    name = signal.Signals(signum).name
+    assert last_line == (
+        f"tap-genesys-analytics: stopped: {name} received; exiting without waiting for "
+        "requests in flight (the state stays at the last finished window)"
+    )
+    # the line being written when the signal came may be cut short (the target stalled)
+    complete = (b"".join(seen) + rest).decode().rsplit("\n", 1)[0]
+    states = [m["value"] for m in _messages(complete) if m["type"] == "STATE"]
+    bookmarks = [s["bookmarks"]["conversation_details"]["replication_key_value"]
+                 for s in states]
+    assert bookmarks, "no STATE at all"
+    for value in bookmarks:  # every STATE is a finished window's end (whole hours here)
+        assert value.endswith(":00:00+00:00"), value
+    assert bookmarks == sorted(bookmarks)
+    assert bookmarks[-1] < "2024-05-04T00:00:00+00:00"  # stopped mid-run, not at the end

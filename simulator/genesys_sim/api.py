@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from genesys_sim.analyst import ANALYST_PATHS, CONTROL_PREFIX, AnalystApi
 from genesys_sim.auth import OAuthError, TokenStore
 from genesys_sim.cache import LRU
 from genesys_sim.clock import SimClock
@@ -74,6 +75,7 @@ class SimApp:
         self.config = config
         self.clock = SimClock(config.now)
         self.data = DataSet(config)
+        self.analyst = AnalystApi(self.data, self.clock)  # user details, reference lists
         self.tokens = TokenStore(config, self.clock)
         self.limiter = RateLimiter(config)
         self.faults = FaultInjector(config.seed)
@@ -241,6 +243,9 @@ class SimApp:
     # ------------------------------------------------------------------ HTTP entry
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
         path = urlsplit(target).path.rstrip("/") or "/"
+        if path.startswith(CONTROL_PREFIX):
+            status, raw = self.analyst.control(method, path, body)
+            return Response(status, raw)
         if path.startswith("/_sim"):
             status, payload = handle_control(self, method, path, body)
             return Response(status, _json(payload))
@@ -269,6 +274,8 @@ class SimApp:
             return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", one, "api"}
         if path == JOBS_PATH:
             return path, {"jobs", "jobs_create", "api"}
+        if path in ANALYST_PATHS:
+            return path, {"api"}
         return "other", {"api"}
 
     def _handle_api(  # noqa: PLR0917
@@ -356,6 +363,9 @@ class SimApp:
     def _route(self, method: str, target: str, path: str, body: bytes,
                client: str = "") -> Response:
         now_ms = self.clock.now_ms()
+        answer = self.analyst.handle(method, target, path, body, now_ms)  # analyst.py
+        if answer is not None:
+            return Response(*answer)
         if path == QUERY_PATH:
             self._method(method, "POST")
             return self._query(body, now_ms)

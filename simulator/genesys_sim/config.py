@@ -39,6 +39,12 @@ RUNTIME_FIELDS = (
     "job_run_s",
     "job_ttl_s",
     "prefetch_pages",
+    # analyst endpoints (reference lists, user details; docs/simulator.md "Analyst tables")
+    "list_default_page_size",
+    "list_max_page_size",
+    "list_max_results",
+    "users_any_includes_deleted",
+    "forbidden_endpoints",
     # async jobs switches (jobs.py; docs/simulator.md "Async jobs")
     "jobs_beyond_availability",
     "job_clock",
@@ -91,6 +97,15 @@ class SimConfig:
     max_page_size: int = 100
     default_page_size: int = 25
     max_results: int = 100_000
+    # reference lists and user details (reference.py, users.py; [U] limits are switches)
+    list_default_page_size: int = 25
+    list_max_page_size: int = 100
+    #: deepest result a list pages to: pageSize x pageNumber above it -> 400 (0 = no limit)
+    list_max_results: int = 10_000
+    #: GET /api/v2/users?state=any also lists deleted users (False: only with state=deleted)
+    users_any_includes_deleted: bool = True
+    #: endpoint names (analyst.ENDPOINTS) that answer 403 missing.any.permissions
+    forbidden_endpoints: tuple[str, ...] = ()
     # async jobs (reference §2, §11; every uncertain fact is a switch, see docs/simulator.md)
     data_availability_lag_s: int = 3 * 3600
     #: "truncate": a job returns data only up to dataAvailabilityDate; "include": up to now

@@ -19,6 +19,7 @@ from itertools import accumulate
 from typing import Any
 
 from genesys_sim.config import SimConfig
+from genesys_sim.org import OrgHistory
 
 DAY_MS = 86_400_000
 MAX_SPAN_DAYS = 3  # no conversation lasts longer (used by activity-overlap matching of jobs)
@@ -111,7 +112,8 @@ class Entities:
         return cls(divisions, queues, users, wrapups, flows, edges)
 
 
-def _generate_day(seed: int, day: date, volume: int, ents: Entities) -> list[Row]:
+def _generate_day(seed: int, day: date, volume: int, ents: Entities,
+                  org: OrgHistory | None = None) -> list[Row]:
     rng = random.Random(f"genesys-sim:{seed}:{day.isoformat()}")
     base = day_start_ms(day)
     cum = list(accumulate(HOUR_WEIGHTS))
@@ -156,8 +158,12 @@ def _generate_day(seed: int, day: date, volume: int, ents: Entities) -> list[Row
             talk = max(talk, 5_000)
             acw = randint(5_000, 120_000)
             user = rng.randrange(n_users)
+            if org is not None:  # agents who left hand their later conversations over
+                user = org.user_at(user, start, n_users)
             wrap = n_wrap - 1 if rand() < 0.03 else rng.randrange(n_wrap - 1)
         queue = rng.randrange(n_queues)
+        if org is not None:  # closed queues receive no later conversations
+            queue = org.queue_at(queue, start, n_queues)
         rows.append((
             start, ivr, wait, talk, acw, rand(), media, int(outbound), queue, user, wrap,
             ents.queues[queue][2], rng.getrandbits(63), new_uuid(rng),
@@ -191,6 +197,9 @@ class DataSet:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.entities = Entities.generate(config.seed)
+        self.org = OrgHistory.generate(config.seed, len(self.entities.users),
+                                       len(self.entities.queues), to_ms(config.start_dt),
+                                       self.max_span_days * DAY_MS)
         self._days: OrderedDict[date, list[Row]] = OrderedDict()
         self._lock = threading.Lock()
         self._day_locks: dict[date, threading.Lock] = {}
@@ -216,7 +225,8 @@ class DataSet:
             with self._lock:
                 rows = self._days.get(day)
             if rows is None:
-                rows = _generate_day(self.config.seed, day, self.volume(day), self.entities)
+                rows = _generate_day(self.config.seed, day, self.volume(day), self.entities,
+                                     self.org)
                 if self.config.long_conversation_fraction > 0:
                     rows = _stretch(rows, self.config.long_conversation_fraction,
                                     self.config.long_conversation_max_days)
@@ -532,6 +542,14 @@ class _Renderer:
                 out["disconnectType"] = disc
         if queue_id and purpose in ("acd", "agent"):
             out["queueId"] = queue_id
+        if purpose == "acd":  # routing requirements of the queue (org.py)
+            org, queue = self.data.org, self.row[S_QUEUE]
+            language = org.queue_language[queue]
+            if language is not None:
+                out["requestedLanguageId"] = org.languages[language][0]
+            if org.queue_skills[queue]:
+                out["requestedRoutingSkillIds"] = [org.skills[i][0]
+                                                   for i in org.queue_skills[queue]]
         out["segmentType"] = seg_type
         if self.media == "email" and seg_type == "interact":
             out["subject"] = f"Case {self.row[S_SEED] % 100000:05d}: order question"

@@ -91,6 +91,12 @@ FILTER_VOCAB = {
                           EVALUATION_METRICS),
     "surveyFilters": ("SurveyDetailQueryPredicate", SURVEY_DIMENSIONS, SURVEY_METRICS),
     "resolutionFilters": ("ResolutionDetailQueryPredicate", frozenset(), RESOLUTION_METRICS),
+    # UserDetailsQuery (users.py)
+    "userFilters": ("UserDetailQueryPredicate", frozenset({"userId"}), frozenset()),
+    "presenceFilters": ("PresenceDetailQueryPredicate",
+                        frozenset({"organizationPresenceId", "systemPresence"}), frozenset()),
+    "routingStatusFilters": ("RoutingStatusDetailQueryPredicate", frozenset({"routingStatus"}),
+                             frozenset()),
 }
 FAST_SEGMENT_DIMS = frozenset({"purpose", "mediaType", "direction", "segmentType", "queueId",
                                "userId", "wrapUpCode", "disconnectType"})
@@ -238,6 +244,24 @@ def parse_common(body: Any, allowed: frozenset[str]) -> Query:
     return q
 
 
+def parse_paging(body: dict[str, Any], cfg: SimConfig) -> tuple[int, int]:
+    """``paging`` {pageSize, pageNumber} of a sync query body -> (size, number), checked."""
+    paging = body.get("paging") or {}
+    if not isinstance(paging, dict) or any(k not in ("pageSize", "pageNumber") for k in paging):
+        raise bad_request("paging must be {pageSize, pageNumber}.", "bad.request", "paging")
+    size = _int(paging.get("pageSize", cfg.default_page_size), "paging.pageSize")
+    number = _int(paging.get("pageNumber", 1), "paging.pageNumber")
+    if not 1 <= size <= cfg.max_page_size:
+        raise bad_request(f"Page size must be between 1 and {cfg.max_page_size}.",
+                          "bad.request", "paging.pageSize")
+    if number < 1:
+        raise bad_request("Page number must be 1 or greater.", "bad.request",
+                          "paging.pageNumber")
+    if size * number > cfg.max_results:
+        raise bad_request(PAGINATION_MESSAGE, "bad.request", "paging")
+    return size, number
+
+
 def validate_sync(body: Any, cfg: SimConfig) -> Query:
     """Validate a ``ConversationQuery`` body; raise ``ApiError`` (400) like the real API."""
     q = parse_common(body, SYNC_FIELDS)
@@ -246,19 +270,7 @@ def validate_sync(body: Any, cfg: SimConfig) -> Query:
         raise bad_request(
             "You must specify a search interval as part of your query that does not exceed "
             f"{max_days} days.", "bad.request", "interval")
-    paging = body.get("paging") or {}
-    if not isinstance(paging, dict) or any(k not in ("pageSize", "pageNumber") for k in paging):
-        raise bad_request("paging must be {pageSize, pageNumber}.", "bad.request", "paging")
-    q.page_size = _int(paging.get("pageSize", cfg.default_page_size), "paging.pageSize")
-    q.page_number = _int(paging.get("pageNumber", 1), "paging.pageNumber")
-    if not 1 <= q.page_size <= cfg.max_page_size:
-        raise bad_request(f"Page size must be between 1 and {cfg.max_page_size}.",
-                          "bad.request", "paging.pageSize")
-    if q.page_number < 1:
-        raise bad_request("Page number must be 1 or greater.", "bad.request",
-                          "paging.pageNumber")
-    if q.page_size * q.page_number > cfg.max_results:
-        raise bad_request(PAGINATION_MESSAGE, "bad.request", "paging")
+    q.page_size, q.page_number = parse_paging(body, cfg)
     aggs = body.get("aggregations") or []
     if not isinstance(aggs, list):
         raise bad_request("aggregations must be an array.", "bad.request", "aggregations")

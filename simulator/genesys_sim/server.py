@@ -274,3 +274,17 @@ class SimServer:
 
     def advance(self, seconds: float | timedelta) -> datetime:
         return self.clock.advance(seconds)
+
+    # analyst tables (analyst.py; docs/simulator.md "Analyst tables")
+    def ground_truth_users_details(self, start: datetime | str, end: datetime | str
+                                   ) -> list[dict[str, Any]]:
+        """Every user detail of the user-details query over [start, end) at the current clock
+        (all pages concatenated, ascending userId, no filters): what a full read returns."""
+        return self.app.analyst.ground_truth_users_details(to_ms(parse_time(start)),
+                                                           to_ms(parse_time(end)))
+
+    def reference(self, name: str) -> list[dict[str, Any]]:
+        """The full reference table ``name`` (``users``, ``queues``, ``wrapupcodes``,
+        ``skills``, ``languages``, ``divisions``, ``groups``, ``presence_definitions``,
+        ``flows``) at the current clock; users of every state, deleted ones included."""
+        return self.app.analyst.reference_table(name)
