@@ -1,21 +1,28 @@
 # The README's two commands:
 #   make demo   extract from the local Genesys simulator into DuckDB, verify, summarise
 #   make test   ruff + mypy + the whole pytest suite (unit, simulator, end-to-end PostgreSQL)
-# Both do their own set-up (scripts/bootstrap.sh is idempotent and fast when nothing changed).
+# Both do their own set-up (scripts/bootstrap.sh is idempotent and fast when nothing changed):
+# the demo installs only what it needs (tap, simulator, meltano, duckdb, two plugins).
+#   make test-fast   ruff + unit and simulator tests (no e2e, faults or benchmark smoke)
 
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bootstrap bootstrap-test lint types pytest e2e clean-demo bench mutation
+.PHONY: demo test test-fast bootstrap bootstrap-demo bootstrap-test lint types pytest pytest-fast e2e clean-demo bench mutation
 
-demo: bootstrap
+demo: bootstrap-demo
 	$(BIN)/python scripts/demo.py
 
 test: bootstrap-test lint types pytest
 
+test-fast: bootstrap lint pytest-fast
+
 bootstrap:
 	@bash scripts/bootstrap.sh
+
+bootstrap-demo:
+	@bash scripts/bootstrap.sh --demo
 
 bootstrap-test:
 	@bash scripts/bootstrap.sh --postgres
@@ -25,11 +32,18 @@ lint:
 
 types:
 	$(BIN)/mypy
-	$(BIN)/mypy scripts/demo.py tests/e2e
+	$(BIN)/mypy scripts/demo.py
 
 # pytest exit 5 means "no tests collected": never a success.
 pytest:
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+# The quick loop: everything but the end-to-end, fault and benchmark-smoke tests.
+pytest-fast:
+	@$(BIN)/pytest -m "not e2e and not faults" --ignore=tests/e2e --ignore=tests/faults \
+	  --ignore=tests/test_bench_smoke.py $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
