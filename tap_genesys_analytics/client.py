@@ -134,9 +134,10 @@ class GenesysClient:
         *,
         what: str,
         on_send: Callable[[], None] | None = None,
+        path: str = QUERY_PATH,
     ) -> dict[str, Any]:
         """POST one details query page; ``what`` names the window and page in errors."""
-        return self.request("POST", QUERY_PATH, json=body, what=what, on_send=on_send)
+        return self.request("POST", path, json=body, what=what, on_send=on_send)
 
     def get_conversations(self, ids: Sequence[str], *, what: str) -> list[dict[str, Any]]:
         """Current records of ``ids`` through the multi-get, in batches.
@@ -217,6 +218,11 @@ class GenesysClient:
         return self.policy.run(
             attempt, what=what, wait=wait, redact=self.redact, stopped=self._closed.is_set
         )
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Stop: requests still retrying give up at once; release pooled connections."""

@@ -41,7 +41,7 @@ from tap_genesys_analytics.settings import (
     to_utc,
     validate_settings,
 )
-from tap_genesys_analytics.streams import ConversationDetailsStream
+from tap_genesys_analytics.streams import STREAM_CLASSES
 
 #: singer-sdk[msgspec] encodes RECORD lines faster than the stdlib writer (docs/benchmarks.md)
 _MessageWriter: type[GenericSingerWriter] = Tap.message_writer_class
@@ -57,7 +57,6 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
-STREAM_CLASSES = (ConversationDetailsStream,)
 STREAM_NAMES = tuple(cls.name for cls in STREAM_CLASSES)
 GC_GEN0_THRESHOLD = 10_000  # allocations between gen-0 collections (default 700)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -39,15 +39,41 @@ from tap_genesys_analytics.pagination import (
 )
 from tap_genesys_analytics.windows import Window, WindowTooSmall, split_window, to_millis
 
-logger = logging.getLogger("tap_genesys_analytics.extract")
+logger = logging.getLogger("tap_genesys_analytics.window_reader")
 
 
 class QueryClient(Protocol):
     """What the reader needs from :class:`~tap_genesys_analytics.client.GenesysClient`."""
 
     def post_query(
-        self, body: dict[str, Any], *, what: str, on_send: Callable[[], None] | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        what: str,
+        on_send: Callable[[], None] | None = None,
+        path: str = ...,
     ) -> dict[str, Any]: ...
+
+
+class DetailsQuery(Protocol):
+    """One family of analytics details query: where it is POSTed and how its pages read.
+
+    The conversation details query and the user details query page alike (interval,
+    ``paging``, ``totalHits``); they differ in path, in the key holding the page's items and in
+    which items a window keeps (:meth:`owned`).
+    """
+
+    path: str
+    items_key: str
+
+    def owned(
+        self, window: Window, page: int, items: list[Any], seen: set[str]
+    ) -> list[dict[str, Any]]:
+        """The items of a page this window emits (each once: ``seen`` is the window's ids).
+
+        Raises :class:`ExtractError` (naming window and page) for an item of the wrong shape.
+        """
+        ...
 
 
 def parse_instant(value: str) -> datetime:
@@ -136,9 +162,14 @@ class WindowReader:
         empty_page_retries: int = EMPTY_PAGE_RETRIES,
         empty_page_delay_s: float = EMPTY_PAGE_DELAY_S,
         sleep: Callable[[float], None] = time.sleep,
+        query: DetailsQuery | None = None,
     ) -> None:
-        """``base_body`` holds the filters/order; interval and paging are added per request."""
+        """``base_body`` holds the filters/order; interval and paging are added per request.
+
+        ``query`` is the family read (default: the conversation details query).
+        """
         self.client = client
+        self.query: DetailsQuery = query or CONVERSATIONS
         self.page_size = page_size
         self.base_body = base_body
         self.workers = max(workers, 1)
@@ -256,6 +287,7 @@ class WindowReader:
             self.body(job.window, page),
             what=f"window {job.window.interval} page {page}",
             on_send=job.count_request,
+            path=self.query.path,
         )
 
     # -- page 1: plan or split ----------------------------------------------------------------
@@ -315,7 +347,7 @@ class WindowReader:
             if job not in self._jobs:
                 return None  # split: the halves start over
         assert job.plan is not None
-        conversations = result.get("conversations") or []
+        conversations = result.get(self.query.items_key) or []
         decision = job.plan.after_page(task.page, len(conversations), task.empty_retries)
         if decision is PageDecision.RETRY_EMPTY and job.empty_pages:
             decision = PageDecision.SKIP_EMPTY  # read on without more retries after a first one
@@ -324,7 +356,7 @@ class WindowReader:
         job.tasks.popleft()
         if not isinstance(conversations, list):
             raise ExtractError(
-                f"window {job.window} page {task.page}: 'conversations' is a "
+                f"window {job.window} page {task.page}: '{self.query.items_key}' is a "
                 f"{type(conversations).__name__}, not a list; the API answered something else "
                 "than a details page"
             )
@@ -358,13 +390,35 @@ class WindowReader:
             for rest in job.tasks:
                 rest.future.cancel()
             job.tasks.clear()
-        return WindowPage(job.window, self._owned(job, task.page, conversations))
+        owned = self.query.owned(job.window, task.page, conversations, job.seen)
+        job.records += len(owned)
+        return WindowPage(job.window, owned)
 
-    def _owned(
-        self, job: _Job, page: int, conversations: list[Any]
+    def _done(self, job: _Job) -> WindowDone:
+        return WindowDone(
+            window=job.window,
+            records=job.records,
+            pages=job.pages,
+            requests=job.requests,
+            elapsed_s=time.monotonic() - job.started,
+            total_hits=job.plan.total_hits if job.plan else None,
+            windows_done=self.windows_done,
+            windows_total=self.windows_total,
+            empty_pages=tuple(job.empty_pages),
+            gap_confirmed=job.gap_confirmed,
+        )
+
+
+class ConversationPages:
+    """The conversation details query: a window owns the conversations starting in it."""
+
+    path = "/api/v2/analytics/conversations/details/query"
+    items_key = "conversations"
+
+    def owned(
+        self, window: Window, page: int, conversations: list[Any], seen: set[str]
     ) -> list[dict[str, Any]]:
         """Conversations starting inside the window, each once."""
-        window, seen = job.window, job.seen
         owned = []
         for record in conversations:
             if not isinstance(record, dict):
@@ -394,19 +448,7 @@ class WindowReader:
             if window.owns(started):
                 seen.add(conversation_id)
                 owned.append(record)
-        job.records += len(owned)
         return owned
 
-    def _done(self, job: _Job) -> WindowDone:
-        return WindowDone(
-            window=job.window,
-            records=job.records,
-            pages=job.pages,
-            requests=job.requests,
-            elapsed_s=time.monotonic() - job.started,
-            total_hits=job.plan.total_hits if job.plan else None,
-            windows_done=self.windows_done,
-            windows_total=self.windows_total,
-            empty_pages=tuple(job.empty_pages),
-            gap_confirmed=job.gap_confirmed,
-        )
+
+CONVERSATIONS = ConversationPages()

@@ -13,7 +13,7 @@ import pytest
 
 from tap_genesys_analytics import pagination
 from tap_genesys_analytics.client import GenesysAPIError
-from tap_genesys_analytics.extract import WindowDone, WindowPage, WindowReader, parse_instant
+from tap_genesys_analytics.window_reader import WindowDone, WindowPage, WindowReader, parse_instant
 from tap_genesys_analytics.windows import plan_windows
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -65,7 +65,7 @@ class FakeAPI:
             and parse_instant(c["conversationEnd"]) >= start
         ]
 
-    def post_query(self, body, *, what, on_send=None):
+    def post_query(self, body, *, what, on_send=None, path=None):
         if on_send:
             on_send()
         interval = body["interval"]
@@ -261,7 +261,7 @@ class ConcurrencyProbe(FakeAPI):
         self.active: dict[str, int] = {}
         self.peak: dict[str, int] = {}
 
-    def post_query(self, body, *, what, on_send=None):
+    def post_query(self, body, *, what, on_send=None, path=None):
         interval = body["interval"]
         with self.lock:
             self.active[interval] = self.active.get(interval, 0) + 1

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from tap_genesys_analytics import pagination, streams
-from tap_genesys_analytics.extract import parse_instant
+from tap_genesys_analytics.streams import base as stream_base
+from tap_genesys_analytics.window_reader import parse_instant
 from tests.conftest import SIM_CLIENT_SECRET, run_tap, tap_config_for, use_clock
 
 START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
@@ -209,15 +210,15 @@ def test_revoked_token_is_replaced_once_and_the_run_continues(sim, tap_config):
 
 
 def test_unknown_fields_are_logged_once_per_run(sim, tap_config, monkeypatch, caplog):
-    original = streams.load_schema
+    original = stream_base.load_schema
 
-    def schema_without_purpose():
-        schema = original()
+    def schema_without_purpose(name):
+        schema = original(name)
         schema = {**schema, "properties": dict(schema["properties"])}
         schema["properties"].pop("originatingDirection")
         return schema
 
-    monkeypatch.setattr(streams, "load_schema", schema_without_purpose)
+    monkeypatch.setattr(stream_base, "load_schema", schema_without_purpose)
     with caplog.at_level(logging.WARNING):
         run = run_tap(tap_config)
     assert run.error is None and len(run.records) > 300

@@ -20,31 +20,24 @@ the bookmark past what we set.
 
 from __future__ import annotations
 
-import copy
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from singer_sdk import Stream
-from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import ConfigError, ExtractError
-from tap_genesys_analytics.extract import WindowDone, WindowPage, WindowReader, parse_instant
-from tap_genesys_analytics.http import Redactor, make_session
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
-from tap_genesys_analytics.runtime import Runtime
-from tap_genesys_analytics.schemas import load_schema, unknown_field_paths
-from tap_genesys_analytics.settings import (
-    Settings,
-    format_duration,
-    parse_datetime,
-    to_utc,
-    validate_settings,
+from tap_genesys_analytics.schemas import unknown_field_paths
+from tap_genesys_analytics.settings import Settings, format_duration, parse_datetime, to_utc
+from tap_genesys_analytics.streams.base import GenesysStream, Progress
+from tap_genesys_analytics.window_reader import (
+    WindowDone,
+    WindowPage,
+    WindowReader,
+    parse_instant,
 )
 from tap_genesys_analytics.windows import (
     MAX_INTERVAL,
@@ -60,63 +53,23 @@ OPEN_KEY = "open_conversations"
 DEFAULT_HORIZON = timedelta(days=30)
 
 
-class ConversationDetailsStream(Stream):
+class ConversationDetailsStream(GenesysStream):
     """Conversation detail records from ``POST /api/v2/analytics/conversations/details/query``."""
 
     name = "conversation_details"
     primary_keys: ClassVar[list[str]] = ["conversationId"]
     replication_key = "conversationStart"
-    # Records are the API's JSON, already typed as the schema says. Measured on simulator
-    # records (4.6 KB): NONE 0.4 us, ROOT_ONLY 11 us, RECURSIVE 320 us per record, against
-    # ~17 us to decode and ~13 us to encode one; conformance would change nothing for that cost.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    # The SDK would re-send the current state every N records; ours only changes per window.
-    STATE_MSG_FREQUENCY = sys.maxsize
 
     def __init__(self, tap: Any) -> None:
-        """The stream with the generated schema (a private copy: the SDK may annotate it)."""
-        super().__init__(tap, schema=copy.deepcopy(load_schema()))
+        """The stream, with nothing read yet."""
+        super().__init__(tap)
         self._unknown_reported: set[str] = set()
         self._holds: list[datetime] = []  # starts of windows with a gap
         self._gaps: list[str] = []
         self._open = OpenConversations()
         self.client_metrics: dict[str, float] = {}
 
-    # -- SDK state machinery: off ----------------------------------------------------------
-
-    @override
-    def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
-        """No per-record bookmark: the bookmark moves only when a whole window is emitted.
-
-        A private SDK name (no public hook turns per-record bookmarks off);
-        tests/test_stream_sim.py pins that records never move the bookmark.
-        """
-
-    @override
-    def get_replication_key_signpost(self, context: Any = None) -> None:
-        """No signpost: the bookmark is computed per window alone."""
-        return
-
-    @property
-    @override
-    def partitions(self) -> list[dict] | None:
-        """One unpartitioned stream (partitions left in an old state file are not replayed)."""
-        return None
-
-    # -- settings, runtime and state -------------------------------------------------------
-
-    @property
-    def settings(self) -> Settings:
-        """Validated settings (from the tap when it has them)."""
-        settings = getattr(self._tap, "settings", None)
-        return settings if isinstance(settings, Settings) else validate_settings(self.config)
-
-    @property
-    def runtime(self) -> Runtime:
-        """The tap's clock and waiting rules (production defaults when it sets none)."""
-        runtime = getattr(self._tap, "runtime", None)
-        return runtime if isinstance(runtime, Runtime) else Runtime()
+    # -- state -----------------------------------------------------------------------------
 
     def stored_bookmark(self) -> datetime | None:
         """The bookmark of the previous run's STATE (None when there is none)."""
@@ -135,44 +88,13 @@ class ConversationDetailsStream(Stream):
 
     def _write_state(self, bookmark: datetime | None) -> None:
         """Emit a STATE message with ``bookmark`` and the open conversations followed."""
-        state = self.stream_state
+        values: dict[str, Any] = {OPEN_KEY: self._open.to_state() if len(self._open) else None}
         if bookmark is not None:
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = bookmark.astimezone(timezone.utc).isoformat()
-        if len(self._open):
-            state[OPEN_KEY] = self._open.to_state()
-        else:
-            state.pop(OPEN_KEY, None)
-        self._finalize_state(state)  # drops SDK markers (starting value) and marks it unflushed
-        self._write_state_message()  # the SDK's StateWriter skips a STATE identical to the last
+            values["replication_key"] = self.replication_key
+            values["replication_key_value"] = bookmark.astimezone(timezone.utc).isoformat()
+        self.write_state(**values)
 
     # -- records ---------------------------------------------------------------------------
-
-    def build_client(self, settings: Settings) -> GenesysClient:
-        """One client (session, token provider, rate budget, redactor) for the whole run."""
-        runtime = self.runtime
-        session = make_session(settings.max_concurrency + 1)
-        redactor = Redactor(settings.client_id, settings.client_secret)
-        tokens = TokenProvider(
-            settings.login_url,
-            settings.client_id,
-            settings.client_secret,
-            session,
-            settings.request_timeout,
-            max_retries=settings.max_retries,
-            backoff_base_s=runtime.backoff_base_s,
-            backoff_cap_s=runtime.backoff_cap_s,
-            redactor=redactor,
-        )
-        return GenesysClient(
-            settings,
-            tokens,
-            session=session,
-            redactor=redactor,
-            backoff_base_s=runtime.backoff_base_s,
-            backoff_cap_s=runtime.backoff_cap_s,
-            retry_after_fallback_s=runtime.retry_after_fallback_s,
-        )
 
     def base_body(self, settings: Settings) -> dict[str, Any]:
         """Query fields shared by every page: order and filters."""
@@ -214,14 +136,16 @@ class ConversationDetailsStream(Stream):
         )
         if not windows and not len(self._open):
             return
-        client = self.build_client(settings)
+        client = self.api_client()
         started = time.monotonic()
         try:
             yield from self._follow_open(client, settings, start, now, previous)
             if windows:
-                yield from self._read_windows(client, settings, windows, previous, started)
+                yield from self._read_windows(client, settings, windows, previous)
+        except BaseException:
+            client.close()  # requests of other workers stop retrying at once
+            raise
         finally:
-            client.close()
             self.client_metrics = {
                 **client.metrics.as_dict(),
                 "rate_budget_wait_s": getattr(
@@ -282,7 +206,6 @@ class ConversationDetailsStream(Stream):
         settings: Settings,
         windows: list[Window],
         previous: datetime | None,
-        started: float,
     ) -> Iterator[dict[str, Any]]:
         runtime = self.runtime
         reader = WindowReader(
@@ -294,7 +217,7 @@ class ConversationDetailsStream(Stream):
             empty_page_retries=runtime.empty_page_retries,
             empty_page_delay_s=runtime.empty_page_delay_s,
         )
-        progress = _Progress(client, started, runtime.progress_every_s, self.logger)
+        progress = Progress(self, client)
         for event in reader.events():
             if isinstance(event, WindowPage):
                 for record in event.records:
@@ -361,46 +284,6 @@ class ConversationDetailsStream(Stream):
             bookmark.isoformat(),
         )
         self._write_state(bookmark)
-
-
-class _Progress:
-    """A progress line at least every ``every_s`` seconds of long work, and a summary."""
-
-    def __init__(self, client: GenesysClient, started: float, every_s: float, logger: Any) -> None:
-        self.client = client
-        self.started = started
-        self.every_s = every_s
-        self.logger = logger
-        self.records = 0
-        self._last = started
-
-    def maybe_log(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last < self.every_s:
-            return
-        self._last = now
-        elapsed = now - self.started
-        requests = self.client.metrics.requests_sent
-        eta = elapsed / done * (total - done) if done else None
-        self.logger.info(
-            "Progress: %d/%d windows, %d records, %d requests (%.1f/s), ETA %s",
-            done,
-            total,
-            self.records,
-            requests,
-            requests / elapsed if elapsed else 0.0,
-            format_duration(timedelta(seconds=round(eta))) if eta is not None else "unknown",
-        )
-
-    def log_summary(self, windows: int) -> None:
-        elapsed = time.monotonic() - self.started
-        self.logger.info(
-            "Summary: %d records in %d window(s), %d requests, %s",
-            self.records,
-            windows,
-            self.client.metrics.requests_sent,
-            format_duration(timedelta(seconds=round(elapsed))),
-        )
 
 
 def _format_metrics(metrics: dict[str, float]) -> str:

@@ -273,4 +273,4 @@ def test_persistently_empty_page_gives_up_after_bounded_retries_and_says_so(
     assert len(run.log_lines("empty although totalHits=")) == 3
     assert run.seconds < 60
     print(f"persistent empty page: gave up after 3 retries in {run.seconds:.1f} s; "
-          f"{warning[0].split('tap_genesys_analytics.extract', 1)[-1].strip()}")
+          f"{warning[0].split('tap_genesys_analytics.window_reader', 1)[-1].strip()}")

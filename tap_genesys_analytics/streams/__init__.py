@@ -1,0 +1,10 @@
+"""The tap's streams, one module each (the catalog lists them in this order)."""
+
+from __future__ import annotations
+
+from tap_genesys_analytics.streams.base import GenesysStream
+from tap_genesys_analytics.streams.conversation_details import ConversationDetailsStream
+
+STREAM_CLASSES: tuple[type[GenesysStream], ...] = (ConversationDetailsStream,)
+
+__all__ = ["STREAM_CLASSES", "ConversationDetailsStream", "GenesysStream"]
