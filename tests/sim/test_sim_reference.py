@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import PureCloudPlatformClientV2 as sdk
 import pytest
 
 from genesys_sim import SimConfig, SimServer
@@ -238,3 +239,33 @@ def test_control_endpoint_serves_the_full_tables(sim, client):
     assert resp.json()["count"] == 150
     bad = client.session.get(sim.base_url + "/_sim/analyst/reference/teams")
     assert bad.status_code == 400 and "teams" in bad.json()["message"]
+
+
+def test_official_sdk_client_reads_every_list(sim):
+    """The SDK's own API classes page the lists and deserialize them without loss."""
+    api_client = sdk.ApiClient()
+    api_client.host = sim.base_url
+    api_client = api_client.get_client_credentials_token("sim-client", "sim-secret")
+    users = sdk.UsersApi(api_client).get_users(page_size=100, page_number=2, state="any")
+    assert users.page_number == 2 and users.total == 150 and len(users.entities) == 50
+    assert {u.state for u in users.entities} <= {"active", "inactive", "deleted"}
+    routing = sdk.RoutingApi(api_client)
+    queues = routing.get_routing_queues(page_size=100)
+    assert [q.id for q in queues.entities] == [q["id"] for q in sim.reference("queues")]
+    assert queues.entities[0].division.id in {d["id"] for d in sim.reference("divisions")}
+    assert len(routing.get_routing_wrapupcodes(page_size=100).entities) == 24
+    assert routing.get_routing_skills(page_size=100).entities[0].state in ("active", "deleted")
+    assert routing.get_routing_languages(page_size=100).total == len(sim.reference("languages"))
+    divisions = sdk.AuthorizationApi(api_client).get_authorization_divisions(page_size=100)
+    assert sum(d.home_division for d in divisions.entities) == 1
+    assert sdk.GroupsApi(api_client).get_groups(page_size=100).entities[0].type == "official"
+    presences = sdk.PresenceApi(api_client).get_presence_definitions()
+    assert presences.total == len(presences.entities) == 12
+    flows = sdk.ArchitectApi(api_client).get_flows(type=["INBOUNDCALL"])
+    assert [f.type for f in flows.entities] == ["INBOUNDCALL"]
+
+
+def test_permission_error_conforms_to_error_body(genesys_sim):
+    client = Client(genesys_sim(forbidden_endpoints=("queues",), conversations_per_day=10))
+    body = error_ok(client.get("/api/v2/routing/queues"), 403)
+    assert conformance_problems(body, "ErrorBody") == []

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 
+import PureCloudPlatformClientV2 as sdk
 import pytest
 
 from genesys_sim import SimConfig, SimServer
-from tests.sdk_models import conformance_problems, deserialize
+from tests.sdk_models import conformance_problems, deserialize, iter_model_fields
 from tests.sim.helpers import Client, error_ok
 
 PATH = "/api/v2/analytics/users/details/query"
@@ -246,3 +247,48 @@ def test_control_endpoint_serves_the_ground_truth(sim, client):
     assert body == {"count": len(truth), "userDetails": truth}
     bad = client.session.post(sim.base_url + "/_sim/analyst/users_details", json={"start": "x"})
     assert bad.status_code == 400
+
+
+def test_walk_of_sdk_attribute_maps_covers_every_emitted_field_and_enum(client):
+    fields = {f.path: f for f in iter_model_fields("AnalyticsUserDetailsQueryResponse")}
+    emitted: dict[str, set[str]] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        for key, value in obj.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict):
+                    walk(item, f"{prefix}{key}.")
+                else:
+                    emitted.setdefault(f"{prefix}{key}", set()).add(str(item))
+
+    for interval in (DAY6, TODAY):
+        walk(query(client, interval, routingStatusAggregations=[
+            {"type": "termFrequency", "dimension": "routingStatus"}]), "")
+    assert sorted(set(emitted) - set(fields)) == []
+    assert {"userDetails.userId", "userDetails.primaryPresence.startTime",
+            "userDetails.primaryPresence.endTime", "userDetails.primaryPresence.systemPresence",
+            "userDetails.primaryPresence.organizationPresenceId",
+            "userDetails.routingStatus.startTime", "userDetails.routingStatus.endTime",
+            "userDetails.routingStatus.routingStatus", "totalHits"} <= set(emitted)
+    presence = fields["userDetails.primaryPresence.systemPresence"].allowed_values
+    routing = fields["userDetails.routingStatus.routingStatus"].allowed_values
+    assert emitted["userDetails.primaryPresence.systemPresence"] == {
+        "OFFLINE", "AVAILABLE", "ON_QUEUE", "BREAK", "MEAL", "TRAINING"} <= set(presence)
+    assert emitted["userDetails.routingStatus.routingStatus"] == {
+        "OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING"} <= set(routing)
+
+
+def test_official_sdk_client_reads_user_details(sim):
+    api_client = sdk.ApiClient()
+    api_client.host = sim.base_url
+    api_client = api_client.get_client_credentials_token("sim-client", "sim-secret")
+    body = sdk.UserDetailsQuery()
+    body.interval = TODAY
+    paging = sdk.PagingSpec()
+    paging.page_size, paging.page_number = 100, 2
+    body.paging = paging
+    page = sdk.AnalyticsApi(api_client).post_analytics_users_details_query(body)
+    assert page.total_hits > 100 and len(page.user_details) == page.total_hits - 100
+    assert page.user_details[0].routing_status[0].routing_status in (
+        "OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING")
+    assert any(p.end_time is None for d in page.user_details for p in d.primary_presence)
