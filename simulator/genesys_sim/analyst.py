@@ -44,6 +44,11 @@ ANALYST_PATHS = frozenset({USER_QUERY_PATH, *PATH_TABLES})
 CONTROL_PREFIX = "/_sim/analyst/"
 
 
+def fault_target(path: str) -> str:
+    """Fault target (faults.ANALYST_TARGETS) of an ``ANALYST_PATHS`` path."""
+    return "user_details" if path == USER_QUERY_PATH else "lists"
+
+
 def endpoint_name(path: str) -> str | None:
     """The ``ENDPOINTS`` name of an API path (None: not a named endpoint)."""
     for name, rx in _COMPILED.items():

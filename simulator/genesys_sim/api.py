@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from genesys_sim.analyst import ANALYST_PATHS, CONTROL_PREFIX, AnalystApi
+from genesys_sim.analyst import ANALYST_PATHS, CONTROL_PREFIX, AnalystApi, fault_target
 from genesys_sim.auth import OAuthError, TokenStore
 from genesys_sim.cache import LRU
 from genesys_sim.clock import SimClock
@@ -275,7 +275,7 @@ class SimApp:
         if path == JOBS_PATH:
             return path, {"jobs", "jobs_create", "api"}
         if path in ANALYST_PATHS:
-            return path, {"api"}
+            return path, {"api", fault_target(path)}
         return "other", {"api"}
 
     def _handle_api(  # noqa: PLR0917

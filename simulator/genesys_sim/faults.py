@@ -16,7 +16,9 @@ DATA_KINDS = ("duplicates",)
 KINDS = PRE_KINDS + POST_KINDS + DATA_KINDS
 #: ``jobs`` = every jobs endpoint; ``jobs_<endpoint>`` = one of them
 JOB_TARGETS = ("jobs_create", "jobs_status", "jobs_results", "jobs_delete", "jobs_availability")
-TARGETS = ("query", "jobs", *JOB_TARGETS, "token", "api", "any")
+#: analyst.py endpoints: the user-details query, the reference lists
+ANALYST_TARGETS = ("user_details", "lists")
+TARGETS = ("query", "jobs", *JOB_TARGETS, *ANALYST_TARGETS, "token", "api", "any")
 FAULT_STATUSES = (408, 409, 500, 502, 503, 504)
 
 

@@ -269,3 +269,18 @@ def test_permission_error_conforms_to_error_body(genesys_sim):
     client = Client(genesys_sim(forbidden_endpoints=("queues",), conversations_per_day=10))
     body = error_ok(client.get("/api/v2/routing/queues"), 403)
     assert conformance_problems(body, "ErrorBody") == []
+
+
+def test_fault_targets_user_details_and_lists(genesys_sim):
+    sim = genesys_sim(conversations_per_day=10)
+    client = Client(sim)
+    sim.faults.add("status", status=503, on=(1,), target="user_details")
+    sim.faults.add("status", status=502, on=(1,), target="lists")
+    error_ok(client.get("/api/v2/routing/queues"), 502, "bad.gateway")
+    assert client.get("/api/v2/users").status_code == 200  # the rule fired on its request 1
+    assert client.post(QUERY, {"interval": DAY}).status_code == 200
+    error_ok(client.post(USER_QUERY, {"interval": DAY}), 503, "service.unavailable")
+    assert client.post(USER_QUERY, {"interval": DAY}).status_code == 200
+    stats = sim.stats["requests"]
+    assert stats[USER_QUERY] == {"503": 1, "200": 1}  # per-endpoint stats
+    assert stats["/api/v2/routing/queues"] == {"502": 1}
