@@ -57,7 +57,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
-STREAM_NAMES = tuple(cls.name for cls in STREAM_CLASSES)
+STREAM_NAMES: tuple[str, ...] = tuple(t.cast("t.Any", cls).name for cls in STREAM_CLASSES)
 GC_GEN0_THRESHOLD = 10_000  # allocations between gen-0 collections (default 700)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
@@ -96,8 +96,9 @@ class TapGenesysAnalytics(Tap):
 
     # Private SDK hook, called by ``PluginBase.__init__``: no public hook validates config with
     # structured errors (the SDK flattens them into text). Ours validates once, with the same
-    # schema, into Settings; the SDK's built-in settings are checked against their schema here.
-    # Covered by tests/test_tap_cli.py (bad config in-process, ENV, built-in settings).
+    # schema, into Settings; the SDK's built-in settings are checked against their schema and
+    # written back typed into ``self._config`` (the public ``config`` is read-only). Tests:
+    # tests/test_tap_cli.py (validated once during construction, bad config, ENV, built-ins).
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate every setting once (ConfigError naming the first bad one)."""
