@@ -75,7 +75,8 @@ class OpenConversations:
     def to_state(self) -> dict[str, dict[str, int]]:
         """The compact JSON form (see the module docstring), days and ids sorted."""
         days: dict[str, dict[str, int]] = {}
-        for cid, start in sorted(self._starts.items(), key=lambda item: (item[1], item[0])):
+        for cid, when in sorted(self._starts.items(), key=lambda item: (item[1], item[0])):
+            start = when.astimezone(timezone.utc)
             midnight = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
             days.setdefault(start.date().isoformat(), {})[cid] = (start - midnight) // _MS
         return days

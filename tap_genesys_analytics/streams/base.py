@@ -69,7 +69,12 @@ class GenesysStream(Stream):
 
     def __init__(self, tap: Any) -> None:
         """The stream with its generated schema (a private copy: the SDK may annotate it)."""
-        super().__init__(tap, schema=copy.deepcopy(load_schema(self.schema_name or self.name)))
+        super().__init__(tap, schema=self.stream_schema())
+
+    def stream_schema(self) -> dict[str, Any]:
+        """The stream's JSON schema: ``schemas/<schema_name or name>.json`` (called before
+        the SDK's ``__init__``: only class attributes are there yet)."""
+        return copy.deepcopy(load_schema(self.schema_name or self.name))
 
     # -- SDK state machinery: off ----------------------------------------------------------
 

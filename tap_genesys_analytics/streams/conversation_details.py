@@ -67,6 +67,7 @@ class ConversationDetailsStream(GenesysStream):
         self._holds: list[datetime] = []  # starts of windows with a gap
         self._gaps: list[str] = []
         self._open = OpenConversations()
+        self._children: list[Any] = []  # selected ConversationChildStream instances
         self.client_metrics: dict[str, float] = {}
 
     # -- state -----------------------------------------------------------------------------
@@ -136,6 +137,9 @@ class ConversationDetailsStream(GenesysStream):
         )
         if not windows and not len(self._open):
             return
+        self._children = [c for c in self.child_streams if c.selected]
+        for child in self._children:
+            child.start()
         client = self.api_client()
         started = time.monotonic()
         try:
@@ -189,7 +193,7 @@ class ConversationDetailsStream(GenesysStream):
             records = client.get_conversations(due, what="open conversations")
             for record in records:
                 self._observe(record, "the multi-get")
-                yield record
+                yield from self._with_children(record)
             self.logger.info(
                 "Followed %d open conversation(s) by id: %d answered, %d ended, %d still open",
                 len(due),
@@ -222,12 +226,23 @@ class ConversationDetailsStream(GenesysStream):
             if isinstance(event, WindowPage):
                 for record in event.records:
                     self._observe(record, f"window {event.window}")
-                    yield record
+                    yield from self._with_children(record)
                 progress.records += len(event.records)
             else:
                 self._finish_window(event, settings, previous)
             progress.maybe_log(reader.windows_done, reader.windows_total)
         progress.log_summary(reader.windows_done)
+
+    def _with_children(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The record, then the rows of the selected child tables (taken before the SDK
+        writes the record: it may drop deselected properties from it in place)."""
+        if not self._children:
+            yield record
+            return
+        rows = [(child, child.rows_of(record)) for child in self._children]
+        yield record
+        for child, child_rows in rows:
+            child.write_rows(child_rows)
 
     def _observe(self, record: dict[str, Any], where: str) -> None:
         """Follow or forget the conversation; report fields the schema does not know."""
