@@ -1,12 +1,16 @@
-"""Generate ``tap_genesys_analytics/schemas/conversation_details.json`` from the official SDK.
+"""Generate the stream schemas under ``tap_genesys_analytics/schemas/`` from the official SDK.
 
-Walks ``PureCloudPlatformClientV2`` (dev dependency only) from
-``AnalyticsConversationWithoutAttributes`` through every nested model and writes a typed JSON
-schema keyed by the API's JSON (camelCase) names. Every property is nullable except the primary
-key ``conversationId`` and the replication key ``conversationStart``. Enum values are recorded in
-``description`` only, never as constraints, so a new server value cannot break a load.
+Walks ``PureCloudPlatformClientV2`` (dev dependency only) from each stream's root model (for
+``conversation_details``: ``AnalyticsConversationWithoutAttributes``) through every nested
+model and writes a typed JSON schema keyed by the API's JSON (camelCase) names. Every property
+is nullable except the stream's key fields. Enum values are recorded in ``description`` only,
+never as constraints, so a new server value cannot break a load. The org's configuration
+models nest deeply and recursively (a User has a manager User): below ``max_depth`` nested
+levels, or where a model would contain itself, a property is an untyped JSON object.
+The conversation tables (participants, sessions, ...) are cut from ``conversation_details``
+at run time, so they need no file of their own.
 
-Usage: ``python scripts/generate_schema.py [--check] [--output PATH]``
+Usage: ``python scripts/generate_schema.py [--check]``
 """
 
 from __future__ import annotations
@@ -18,22 +22,48 @@ import inspect
 import json
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import PureCloudPlatformClientV2 as sdk
 
-ROOT_MODEL = "AnalyticsConversationWithoutAttributes"
 SDK_VERSION = "269.0.0"
-DEFAULT_OUTPUT = (
-    Path(__file__).resolve().parent.parent
-    / "tap_genesys_analytics"
-    / "schemas"
-    / "conversation_details.json"
-)
-NOT_NULL = {
-    "conversationId": {"type": "string"},
-    "conversationStart": {"type": "string", "format": "date-time"},
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "tap_genesys_analytics" / "schemas"
+_ID = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+
+
+@dataclass(frozen=True)
+class StreamModel:
+    """One schema file: the SDK model of a record, its non-null keys, extra fields, depth."""
+
+    model: str
+    not_null: dict[str, dict[str, Any]]
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_depth: int | None = None
+
+
+STREAM_MODELS: dict[str, StreamModel] = {
+    "conversation_details": StreamModel(
+        "AnalyticsConversationWithoutAttributes",
+        {"conversationId": _ID, "conversationStart": _TIME},
+    ),
+    "user_presence": StreamModel(
+        "AnalyticsUserPresenceRecord", {"userId": _ID, "startTime": _TIME}, {"userId": _ID}
+    ),
+    "user_routing_status": StreamModel(
+        "AnalyticsRoutingStatusRecord", {"userId": _ID, "startTime": _TIME}, {"userId": _ID}
+    ),
+    "users": StreamModel("User", {"id": _ID}, max_depth=2),
+    "routing_queues": StreamModel("Queue", {"id": _ID}, max_depth=2),
+    "routing_wrapup_codes": StreamModel("WrapupCode", {"id": _ID}, max_depth=2),
+    "routing_skills": StreamModel("RoutingSkill", {"id": _ID}, max_depth=2),
+    "routing_languages": StreamModel("Language", {"id": _ID}, max_depth=2),
+    "divisions": StreamModel("AuthzDivision", {"id": _ID}, max_depth=2),
+    "groups": StreamModel("Group", {"id": _ID}, max_depth=2),
+    "presence_definitions": StreamModel("OrganizationPresenceDefinition", {"id": _ID}, max_depth=2),
+    "flows": StreamModel("Flow", {"id": _ID}, max_depth=2),
 }
 PRIMITIVES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
@@ -83,25 +113,31 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "type": ["null", schema["type"]]}
 
 
-def type_schema(swagger_type: str, stack: tuple[str, ...]) -> dict[str, Any]:
+def type_schema(
+    swagger_type: str, stack: tuple[str, ...], max_depth: int | None = None
+) -> dict[str, Any]:
     """JSON schema (non-null) for an SDK swagger type string."""
     if swagger_type in PRIMITIVES:
         return dict(PRIMITIVES[swagger_type])
     if swagger_type == "object":
         return {"type": "object"}
     if match := LIST_TYPE.match(swagger_type):
-        return {"type": "array", "items": nullable(type_schema(match.group(1), stack))}
+        return {"type": "array", "items": nullable(type_schema(match.group(1), stack, max_depth))}
     if match := DICT_TYPE.match(swagger_type):
         if match.group(1) != "str":
             raise ValueError(f"unsupported dict key type in {swagger_type!r}")
-        value = nullable(type_schema(match.group(2), stack))
+        value = nullable(type_schema(match.group(2), stack, max_depth))
         return {"type": "object", "additionalProperties": value}
     if hasattr(sdk, swagger_type):
-        return model_schema(swagger_type, stack)
+        if max_depth is not None and (len(stack) > max_depth or swagger_type in stack):
+            return {"type": "object"}  # deeper or recursive: kept as untyped JSON
+        return model_schema(swagger_type, stack, max_depth)
     raise ValueError(f"unsupported SDK type {swagger_type!r} (extend the generator)")
 
 
-def model_schema(model_name: str, stack: tuple[str, ...] = ()) -> dict[str, Any]:
+def model_schema(
+    model_name: str, stack: tuple[str, ...] = (), max_depth: int | None = None
+) -> dict[str, Any]:
     """Object schema for an SDK model, recursing into nested models."""
     if model_name in stack:
         raise ValueError(f"recursive SDK model {' -> '.join((*stack, model_name))}")
@@ -110,7 +146,7 @@ def model_schema(model_name: str, stack: tuple[str, ...] = ()) -> dict[str, Any]
     properties: dict[str, Any] = {}
     for attr, swagger_type in model.swagger_types.items():
         json_name = model.attribute_map[attr]
-        prop = nullable(type_schema(swagger_type, (*stack, model_name)))
+        prop = nullable(type_schema(swagger_type, (*stack, model_name), max_depth))
         description, allowed = facts.get(attr, ("", ()))
         if allowed:
             enum_note = "Known values (SDK " + SDK_VERSION + "): " + ", ".join(allowed) + "."
@@ -121,12 +157,14 @@ def model_schema(model_name: str, stack: tuple[str, ...] = ()) -> dict[str, Any]
     return {"type": "object", "properties": properties}
 
 
-def build_schema() -> dict[str, Any]:
-    """The complete stream schema (top level not nullable; keys pinned non-null)."""
-    schema = model_schema(ROOT_MODEL)
-    for name, pinned in NOT_NULL.items():
-        schema["properties"][name] = {**schema["properties"][name], **pinned}
-    schema["required"] = sorted(NOT_NULL)
+def build_schema(name: str = "conversation_details") -> dict[str, Any]:
+    """The complete schema of stream ``name`` (top level not nullable; keys pinned non-null)."""
+    spec = STREAM_MODELS[name]
+    schema = model_schema(spec.model, max_depth=spec.max_depth)
+    schema["properties"] = {**{k: dict(v) for k, v in spec.extra.items()}, **schema["properties"]}
+    for key, pinned in spec.not_null.items():
+        schema["properties"][key] = {**schema["properties"][key], **pinned}
+    schema["required"] = sorted(spec.not_null)
     return schema
 
 
@@ -137,20 +175,23 @@ def render(schema: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args(argv)
-    text = render(build_schema())
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is out of date: run scripts/generate_schema.py", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output} ({len(text)} bytes)")
-    return 0
+    stale = 0
+    for name in STREAM_MODELS:
+        output = SCHEMA_DIR / f"{name}.json"
+        text = render(build_schema(name))
+        if args.check:
+            current = output.read_text(encoding="utf-8") if output.exists() else ""
+            if current != text:
+                print(f"{output} is out of date: run scripts/generate_schema.py", file=sys.stderr)
+                stale += 1
+            continue
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output} ({len(text)} bytes)")
+    if args.check and not stale:
+        print(f"{len(STREAM_MODELS)} schemas are up to date")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
