@@ -7,7 +7,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,15 @@ from genesys_sim.errors import (
     server_error,
 )
 from genesys_sim.faults import FaultInjector, FaultRule
+from genesys_sim.harsh import echo_auth_body, oversize_body, shift_rows
 from genesys_sim.jobs import JobStore
+from genesys_sim.multiget import (
+    MULTIGET_PATH,
+    ONE_RE,
+    ONE_TEMPLATE,
+    ConversationIndex,
+    parse_ids,
+)
 from genesys_sim.query import (
     ASYNC_FIELDS,
     Matcher,
@@ -59,6 +67,11 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     action: str | None = None  # "reset": drop the connection; "close": close without answering
+    #: body streamed from this iterator instead of ``body`` (``length`` bytes, or chunked)
+    stream: Iterator[bytes] | None = None
+    length: int = 0
+    chunked: bool = False
+    trickle_s: float = 0.0  # > 0: one body byte per trickle_s seconds
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
@@ -81,6 +94,7 @@ class SimApp:
         self.faults = FaultInjector(config.seed)
         self.jobs = JobStore(config, self.data, self.clock)
         self.stats = Stats()
+        self.index = ConversationIndex(self.data)
         self.version = 0
         budget = max(16, config.cache_mb) << 20
         self._records = LRU(max_bytes=budget * 3 // 4)
@@ -139,15 +153,23 @@ class SimApp:
         self._matches.put(key, out)
         return out
 
+    def _shifted(self, q: Query) -> bool | None:
+        """None without a ``shift`` fault; else whether this query's index has moved."""
+        rule = self.faults.data_rule("shift")
+        return None if rule is None else q.match_key in rule.shifted
+
     def _page_key(self, q: Query, now_ms: int) -> tuple[Any, ...]:
         aggs = json.dumps(q.aggregations, sort_keys=True)
         return (q.match_key, q.page_size, q.page_number, aggs, now_ms, self.version,
-                self.config.overlap_check, self.faults.version)
+                self.config.overlap_check, self.faults.version, self._shifted(q))
 
     def _build_page(self, q: Query, now_ms: int) -> tuple[bytes, int, int]:
         """(body prefix up to totalHits, totalHits, records on page)."""
         unique = self.matched(q, now_ms)
         rows = self._with_duplicates(unique, q, now_ms)
+        rule = self.faults.data_rule("shift")
+        if rule is not None:
+            rows = shift_rows(rows, rule.shift_rows, q.match_key in rule.shifted)
         first = (q.page_number - 1) * q.page_size
         page, seen = [], set()
         for row in rows[first:first + q.page_size]:
@@ -176,7 +198,7 @@ class SimApp:
             cached = fut.result() if fut is not None else self._build_page(q, now_ms)
             self._pages.put(key, cached, len(cached[0]) + 200)
         prefix, total, count = cached
-        if count == q.page_size:
+        if count == q.page_size and self._shifted(q) is None:
             last = min(total, self.config.max_results)
             for ahead in range(1, self.config.prefetch_pages + 1):
                 if (q.page_number + ahead - 1) * q.page_size >= last:
@@ -274,6 +296,10 @@ class SimApp:
             return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", one, "api"}
         if path == JOBS_PATH:
             return path, {"jobs", "jobs_create", "api"}
+        if path == MULTIGET_PATH:
+            return path, {"multiget", "api"}
+        if ONE_RE.match(path):
+            return ONE_TEMPLATE, {"multiget", "api"}
         if path in ANALYST_PATHS:
             return path, {"api", fault_target(path)}
         return "other", {"api"}
@@ -297,8 +323,15 @@ class SimApp:
                 elif rule.kind == "reset":
                     return Response(0, action="reset")
             if path == "/oauth/token":
+                for rule in fired:
+                    if rule.kind == "echo_auth":
+                        self.stats.fault("echo_auth")
+                        text, ctype = echo_auth_body(headers, body, rule.auth_status)
+                        return Response(rule.auth_status, text, content_type=ctype)
                 self._status_faults(fired)
-                return self._token(method, headers, body)
+                resp = self._token(method, headers, body)
+                trickle = [r for r in fired if r.kind == "trickle"]
+                return self._post_faults(resp, trickle) if trickle else resp
             try:
                 token = self.tokens.check(headers.get("Authorization"))
             except ApiError:
@@ -333,17 +366,27 @@ class SimApp:
         if resp.status != 200:
             return resp
         for rule in fired:
-            if rule.kind == "empty_page" and resp.body.startswith(b'{"conversations"'):
+            if rule.kind == "empty_page" and resp.body.startswith(b'{"conversations"') \
+                    and b'"totalHits":' in resp.body:
                 total = json.loads(resp.body).get("totalHits", 0)
                 resp.body = _json({"totalHits": total})
             elif rule.kind == "total_hits" and b'"totalHits":' in resp.body:
                 head, _, tail = resp.body.rpartition(b'"totalHits":')
                 true_total = int(tail.rstrip(b"}"))
-                resp.body = head + b'"totalHits":%d}' % max(0, round(true_total * rule.factor))
+                hits = round(true_total * rule.factor) + rule.drift * (rule.fired - 1)
+                resp.body = head + b'"totalHits":%d}' % max(0, hits)
             elif rule.kind == "truncated":
                 resp.body = resp.body[: max(1, len(resp.body) // 2)]
             elif rule.kind == "html":
                 resp.body, resp.content_type = HTML_BODY, "text/html"
+            elif rule.kind == "trickle":
+                resp.trickle_s = rule.trickle_interval_s
+            elif rule.kind == "oversize":
+                big = oversize_body(resp.body, rule.size_mb)
+                if big is None:
+                    continue
+                resp.stream, resp.length = big
+                resp.chunked, resp.body = rule.chunked, b""
             else:
                 continue
             self.stats.fault(rule.kind)
@@ -378,6 +421,9 @@ class SimApp:
             self._method(method, "GET")
             return Response(200, _json(
                 {"dataAvailabilityDate": iso(self.jobs.availability_ms(now_ms))}))
+        if path == MULTIGET_PATH or ONE_RE.match(path):
+            self._method(method, "GET")
+            return self._by_id(path, target, now_ms)
         m = _JOB_RE.match(path)
         if m and m.group(2):
             self._method(method, "GET")
@@ -399,8 +445,40 @@ class SimApp:
         q = validate_sync(_load(body), self.config)
         prefix, total, count, hit = self.page(q, now_ms)
         self.stats.page(count, hit)
-        self._latency(count)
+        rule = self.faults.data_rule("shift")
+        if rule is not None and q.page_number == rule.after_page and \
+                q.match_key not in rule.shifted:
+            rule.shifted.add(q.match_key)  # later requests of this query see the moved index
+            self.stats.fault("shift")
+        self._latency(count, q.page_number)
         return Response(200, prefix + b'"totalHits":%d}' % total)
+
+    def _by_id(self, path: str, target: str, now_ms: int) -> Response:
+        """Multi-get and single get: records rendered at the clock as the query renders them."""
+        one = ONE_RE.match(path)
+        ids = [one.group(1)] if one else parse_ids(target, self.config.multiget_max_ids)
+        rows = self.index.lookup(ids, now_ms)
+        self.stats.multiget(len(ids), len(rows))
+        self._latency(len(rows))
+        if one:
+            if not rows:
+                raise not_found(f"conversation {ids[0]}")
+            return Response(200, self.record_bytes(rows[0], now_ms))
+        if not rows:  # no known id: the key is omitted, as on an empty query page
+            return Response(200, b"{}")
+        return Response(200, b'{"conversations":[' + b",".join(
+            self.record_bytes(r, now_ms) for r in rows) + b"]}")
+
+    def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Ground truth for the multi-get: the known ids' records at the current clock."""
+        now_ms = self.clock.now_ms()
+        return [json.loads(self.record_bytes(r, now_ms)) for r in self.index.lookup(ids, now_ms)]
+
+    def open_rows(self, start_ms: int, end_ms: int) -> list[Row]:
+        """Conversations started in [start, end) that have no conversationEnd at the clock."""
+        now_ms = self.clock.now_ms()
+        return [r for r in self.ground_truth_rows(start_ms, end_ms)
+                if self.data.end_ms(r) > now_ms]
 
     def _job_results(self, job_id: str, target: str, now_ms: int) -> Response:
         params = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
@@ -416,8 +494,9 @@ class SimApp:
         self._latency(len(page))
         return Response(200, b"{" + b",".join(parts) + b"}")
 
-    def _latency(self, records: int) -> None:
-        delay = self.config.latency_s + self.config.latency_per_record_s * records
+    def _latency(self, records: int, page_number: int = 1) -> None:
+        delay = (self.config.latency_s + self.config.latency_per_record_s * records
+                 + self.config.latency_per_page_s * (page_number - 1))
         if delay > 0:
             self.sleep(delay)
 

@@ -39,6 +39,10 @@ RUNTIME_FIELDS = (
     "job_run_s",
     "job_ttl_s",
     "prefetch_pages",
+    # real-API harshness (docs/simulator.md "Faults", "Conversations by id")
+    "latency_per_page_s",
+    "multiget_max_ids",
+    "max_hang_s",
     # analyst endpoints (reference lists, user details; docs/simulator.md "Analyst tables")
     "list_default_page_size",
     "list_max_page_size",
@@ -87,10 +91,15 @@ class SimConfig:
     rate_limit_window_s: int = 60
     latency_s: float = 0.0
     latency_per_record_s: float = 0.0
+    #: extra latency per page depth of the sync query: + (pageNumber - 1) * latency_per_page_s
+    latency_per_page_s: float = 0.0
     overlap_check: bool = True
     #: fraction of agent-handled conversations whose wrap-up segment arrives late.
     late_wrapup_fraction: float = 0.05
     late_wrapup_delay_s: int = 6 * 3600
+    #: share of message/email conversations that stay open for 1..long_conversation_max_days
+    long_conversation_fraction: float = 0.0
+    long_conversation_max_days: int = 21
     # limits (reference §1.4 / §9)
     max_interval_days: int = 7
     max_interval_days_filtered: int = 31
@@ -123,6 +132,8 @@ class SimConfig:
     job_expired_results_status: int = 404
     job_results_default_page_size: int = 100
     job_results_max_page_size: int = 1000
+    #: most ids one multi-get (GET .../conversations/details?id=...) accepts (undocumented)
+    multiget_max_ids: int = 100
     #: 0 = no limit
     job_max_interval_days: int = 31
     job_max_concurrent: int = 5
@@ -149,6 +160,12 @@ class SimConfig:
             raise ValueError("conversations_per_day: must be >= 0")
         if not 0.0 <= self.late_wrapup_fraction <= 1.0:
             raise ValueError("late_wrapup_fraction: must be within [0, 1]")
+        if not 0.0 <= self.long_conversation_fraction <= 1.0:
+            raise ValueError("long_conversation_fraction: must be within [0, 1]")
+        if self.long_conversation_max_days < 1:
+            raise ValueError("long_conversation_max_days: must be >= 1")
+        if self.multiget_max_ids < 1:
+            raise ValueError("multiget_max_ids: must be >= 1")
         for day in self.hot_days:
             parse_time(day)
         for key in CHOICES:

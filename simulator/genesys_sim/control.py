@@ -45,6 +45,10 @@ class ControlledApp(Protocol):
 
     def warm(self, start_ms: int, end_ms: int, with_attributes: bool = False) -> int: ...
 
+    def open_rows(self, start_ms: int, end_ms: int) -> list[Row]: ...
+
+    def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]: ...
+
 
 def handle_control(app: ControlledApp, method: str, path: str, body: bytes
                    ) -> tuple[int, Any]:
@@ -93,6 +97,13 @@ def _dispatch(app: ControlledApp, method: str, path: str, payload: Any) -> Any:
             rows = app.ground_truth_rows(start, end, **filters)
             return {"count": len(rows), "conversationIds": [r[13] for r in rows]}
         convs = app.ground_truth(start, end, **filters)
+        return {"count": len(convs), "conversations": convs}
+    if route == ("POST", "/_sim/open_conversations"):
+        start, end = to_ms(parse_time(payload["start"])), to_ms(parse_time(payload["end"]))
+        ids = [r[13] for r in app.open_rows(start, end)]
+        return {"count": len(ids), "conversationIds": ids}
+    if route == ("POST", "/_sim/conversations"):
+        convs = app.conversations_by_id(list(dict.fromkeys(payload["ids"])))
         return {"count": len(convs), "conversations": convs}
     if route == ("POST", "/_sim/warm"):
         start, end = to_ms(parse_time(payload["start"])), to_ms(parse_time(payload["end"]))

@@ -86,7 +86,6 @@ def server_error(status: int) -> ApiError:
     table = {
         408: ("request.timeout", "The request timed out."),
         409: ("conflict", "The request conflicts with the current state of the resource."),
-        409: ("conflict", "The request conflicts with the current state of the resource."),
         500: ("internal.server.error", "The server encountered an unexpected condition."),
         502: ("bad.gateway", "The server received an invalid response from an upstream server."),
         503: ("service.unavailable", "The service is currently unavailable."),

@@ -8,18 +8,23 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 #: kinds decided before the request is handled
-PRE_KINDS = ("revoke", "latency", "hang", "reset", "status", "rate_limit")
+PRE_KINDS = ("revoke", "latency", "hang", "reset", "status", "rate_limit", "echo_auth")
 #: kinds that alter a successful response
-POST_KINDS = ("empty_page", "total_hits", "truncated", "html")
+POST_KINDS = ("empty_page", "total_hits", "truncated", "html", "trickle", "oversize")
 #: kinds that change the data the query sees (always on while configured)
-DATA_KINDS = ("duplicates",)
+DATA_KINDS = ("duplicates", "shift")
 KINDS = PRE_KINDS + POST_KINDS + DATA_KINDS
 #: ``jobs`` = every jobs endpoint; ``jobs_<endpoint>`` = one of them
 JOB_TARGETS = ("jobs_create", "jobs_status", "jobs_results", "jobs_delete", "jobs_availability")
 #: analyst.py endpoints: the user-details query, the reference lists
 ANALYST_TARGETS = ("user_details", "lists")
-TARGETS = ("query", "jobs", *JOB_TARGETS, *ANALYST_TARGETS, "token", "api", "any")
+TARGETS = ("query", "jobs", *JOB_TARGETS, "multiget", *ANALYST_TARGETS, "token", "api", "any")
 FAULT_STATUSES = (408, 409, 500, 502, 503, 504)
+ECHO_AUTH_STATUSES = (400, 401, 500)
+_FLOAT_OPTS = ("rate", "hang_s", "latency_s", "factor", "dup_rate", "trickle_interval_s",
+               "size_mb")
+_INT_OPTS = ("status", "retry_after", "times", "drift", "after_page", "shift_rows",
+             "auth_status")
 
 
 @dataclass
@@ -39,8 +44,17 @@ class FaultRule:
     latency_s: float = 0.5  # latency: extra delay
     factor: float = 1.5  # total_hits: reported = round(true * factor)
     dup_rate: float = 0.02  # duplicates: share of index entries duplicated (short pages)
+    drift: int = 0  # total_hits: + drift x (times fired - 1): a count that moves (live interval)
+    after_page: int = 1  # shift: the index moves once this page number of a query was served
+    shift_rows: int = 1  # shift: > 0 rows appear early, < 0 early rows move to the end
+    trickle_interval_s: float = 2.0  # trickle: one body byte per interval
+    size_mb: float = 20.0  # oversize: body size
+    chunked: bool = False  # oversize: Transfer-Encoding chunked, no Content-Length
+    auth_status: int = 401  # echo_auth: 400/401 OAuth JSON, 500 plain text
     seen: int = field(default=0, repr=False)
     fired: int = field(default=0, repr=False)
+    #: shift: match keys of the queries whose index has moved
+    shifted: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -51,12 +65,26 @@ class FaultRule:
             raise ValueError(f"fault status: must be one of {FAULT_STATUSES}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("fault rate: must be within [0, 1]")
+        if self.kind == "echo_auth":
+            if self.target not in ("query", "token"):
+                raise ValueError("fault echo_auth: target must be token")
+            self.target = "token"
+            if self.auth_status not in ECHO_AUTH_STATUSES:
+                raise ValueError(f"fault auth_status: must be one of {ECHO_AUTH_STATUSES}")
+        if self.kind == "shift" and (self.shift_rows == 0 or self.after_page < 1):
+            raise ValueError("fault shift: shift_rows must be non-zero and after_page >= 1")
+        if self.kind == "trickle" and self.trickle_interval_s <= 0:
+            raise ValueError("fault trickle_interval_s: must be > 0")
+        if self.kind == "oversize" and self.size_mb <= 0:
+            raise ValueError("fault size_mb: must be > 0")
         self.on = tuple(int(n) for n in self.on)
         self.hang_s = float(self.hang_s)
+        if isinstance(self.chunked, str):
+            self.chunked = self.chunked.strip().lower() in ("1", "true", "yes", "on")
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> FaultRule:
-        names = {f.name for f in fields(cls)} - {"seen", "fired"}
+        names = {f.name for f in fields(cls)} - {"seen", "fired", "shifted"}
         unknown = set(spec) - names
         if unknown:
             raise ValueError(f"fault: unknown option(s) {', '.join(sorted(unknown))}")
@@ -73,9 +101,9 @@ class FaultRule:
             key = key.strip()
             if key == "on":
                 spec[key] = tuple(int(v) for v in value.split("+") if v)
-            elif key in ("rate", "hang_s", "latency_s", "factor", "dup_rate"):
+            elif key in _FLOAT_OPTS:
                 spec[key] = float(value)
-            elif key in ("status", "retry_after", "times"):
+            elif key in _INT_OPTS:
                 spec[key] = int(value)
             else:
                 spec[key] = value
@@ -84,6 +112,7 @@ class FaultRule:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["on"] = list(self.on)
+        out.pop("shifted", None)
         return out
 
 

@@ -95,7 +95,6 @@ class _Handler(BaseHTTPRequestHandler):
             if how != "complete":
                 self.close_connection = True
 
-
     def _safe(self) -> None:
         try:
             self._serve()
@@ -258,14 +257,6 @@ class SimServer:
         """One record as ``GET .../conversations/{id}/details`` returns it, or None (404)."""
         found = self.app.conversations_by_id([conversation_id])
         return found[0] if found else None
-
-    def warm(self, start: datetime | str, end: datetime | str) -> int:
-        """Pre-render the records starting in [start, end) so that later pages are served
-        from cache (benchmarks: keep the simulator from being the bottleneck). Returns count."""
-        return self.app.warm(to_ms(parse_time(start)), to_ms(parse_time(end)))
-
-    def advance(self, seconds: float | timedelta) -> datetime:
-        return self.clock.advance(seconds)
 
     def warm(self, start: datetime | str, end: datetime | str) -> int:
         """Pre-render the records starting in [start, end) so that later pages are served

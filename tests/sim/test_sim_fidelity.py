@@ -175,3 +175,51 @@ def test_official_sdk_client_works_against_the_simulator(sim):
     results = api.get_analytics_conversations_details_job_results(job.job_id, page_size=50)
     assert len(results.conversations) == 50 and results.cursor
     assert api.get_analytics_conversations_details_jobs_availability().data_availability_date
+
+
+MULTI = "/api/v2/analytics/conversations/details"
+
+
+def test_conversations_by_id_conform(client, sim, sync_pages):
+    records = [c for p in sync_pages for c in p.get("conversations", [])]
+    ids = [c["conversationId"] for c in records[::40]][:100]
+    assert any("conversationEnd" not in c for c in records[::40][:100])
+    multi = client.get(MULTI, params={"id": ",".join(ids)})
+    _assert_conforms(multi.json(), "AnalyticsConversationWithoutAttributesMultiGetResponse")
+    assert len(multi.json()["conversations"]) == len(ids)
+    none = client.get(MULTI, params={"id": "00000000-0000-4000-8000-000000000000"})
+    _assert_conforms(none.json(), "AnalyticsConversationWithoutAttributesMultiGetResponse")
+    for cid in ids[:10]:
+        one = client.get(f"/api/v2/analytics/conversations/{cid}/details")
+        _assert_conforms(one.json(), "AnalyticsConversationWithoutAttributes")
+    sim.faults.add("status", status=409, target="multiget", on=(1,))
+    errors = [client.get(MULTI, params={"id": ids[0]}),  # 409 fault
+              client.get(MULTI),  # 400 no id
+              client.get(MULTI, params={"id": ",".join(ids + [f"x{i}" for i in range(101)])}),
+              client.get("/api/v2/analytics/conversations/nope/details")]  # 404
+    sim.faults.clear()
+    assert [e.status_code for e in errors] == [409, 400, 400, 404]
+    for resp in errors:
+        _assert_conforms(resp.json(), "ErrorBody")
+
+
+def test_multi_day_conversation_records_conform(genesys_sim):
+    sim = genesys_sim(rate_limit_per_minute=0, now="2024-05-10T00:00:00Z",
+                      long_conversation_fraction=1.0, conversations_per_day=300)
+    open_ids = set(sim.open_conversation_ids("2024-05-01", "2024-05-10"))
+    records = sim.ground_truth("2024-05-01", "2024-05-10")
+    assert len(open_ids) > 50
+    assert any(c["conversationId"] in open_ids for c in records)
+    for conv in records:
+        _assert_conforms(conv, "AnalyticsConversationWithoutAttributes")
+
+
+def test_official_sdk_client_reads_conversations_by_id(sim, sync_pages):
+    ids = [c["conversationId"] for c in sync_pages[0]["conversations"][:5]]
+    api_client = sdk.ApiClient()
+    api_client.host = sim.base_url
+    api = sdk.AnalyticsApi(api_client.get_client_credentials_token("sim-client", "sim-secret"))
+    multi = api.get_analytics_conversations_details(id=ids)
+    assert [c.conversation_id for c in multi.conversations] == ids
+    one = api.get_analytics_conversation_details(ids[0])
+    assert one.conversation_id == ids[0] and one.participants
