@@ -57,7 +57,11 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
-STREAM_NAMES: tuple[str, ...] = tuple(t.cast("t.Any", cls).name for cls in STREAM_CLASSES)
+STREAM_NAMES: tuple[str, ...] = tuple(c.name for c in t.cast("tuple[t.Any, ...]", STREAM_CLASSES))
+#: streams whose bookmark is a date-time (checked in a state file)
+INCREMENTAL: frozenset[str] = frozenset(
+    c.name for c in t.cast("tuple[t.Any, ...]", STREAM_CLASSES) if c.replication_key
+)
 GC_GEN0_THRESHOLD = 10_000  # allocations between gen-0 collections (default 700)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
@@ -325,12 +329,13 @@ def check_state(text: str, logger: logging.Logger, now: datetime | None = None) 
     if foreign and len(foreign) == len(bookmarks):
         raise ConfigError(
             "state", f"bookmarks are for stream(s) {', '.join(foreign)}, none of this tap's "
-            f"({', '.join(STREAM_NAMES)}): another tap's state? Remove it to start at start_date",
+            f"streams ({', '.join(STREAM_NAMES)}): another tap's state? Remove it to start at "
+            "start_date",
         )
     if foreign:
         logger.warning("state: ignoring bookmarks of unknown stream(s) %s", ", ".join(foreign))
     now = now or datetime.now(timezone.utc)
-    for stream in set(bookmarks) & set(STREAM_NAMES):
+    for stream in sorted(set(bookmarks) & INCREMENTAL):
         _check_stream_state(bookmarks[stream], f"bookmarks.{stream}", now)
     return state
 
