@@ -12,7 +12,6 @@ expected (environment variables, Meltano). No I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -20,16 +19,33 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
-import pendulum
 from jsonschema.exceptions import best_match
 from singer_sdk import typing as th
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_genesys_analytics.errors import ConfigError
 from tap_genesys_analytics.filters import check_filters
+from tap_genesys_analytics.parsers import (
+    credential,
+    duration_between,
+    format_duration,
+    instant,
+    is_loopback_host,
+    iso,
+    parse_datetime,
+    parse_duration,
+    sibling_url,
+    to_utc,
+    url,
+)
 from tap_genesys_analytics.regions import REGIONS, resolve_region
+
+__all__ = [  # parse_datetime, to_utc, format_duration, ... re-exported for the streams
+    "MEDIA_TYPES", "SETTINGS", "ConfigError", "Setting", "Settings", "config_schema",
+    "format_duration", "is_loopback_host", "parse_datetime", "parse_duration", "to_utc",
+    "validate_settings",
+]  # fmt: skip
 
 #: Session media types, as enumerated by the official SDK (`AnalyticsSession.mediaType`).
 MEDIA_TYPES: tuple[str, ...] = (
@@ -39,9 +55,6 @@ MEDIA_TYPES: tuple[str, ...] = (
 DEFAULT_REGION = "us-east-1"
 #: An end_date further ahead of "now" than this is treated as a typo.
 MAX_END_DATE_AHEAD = timedelta(days=1)
-#: Dates before this are certainly typos (Genesys Cloud holds nothing that old).
-EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])")
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 _FILTER_HELP = (
     'Each filter is {"type": "and"|"or", "clauses": [...], "predicates": [...]}; a predicate has '
@@ -73,125 +86,7 @@ class Setting:
         )  # fmt: skip
 
 
-# --- parsers for what a schema cannot say ----------------------------------------------------
-
-
-def parse_datetime(text: str, name: str) -> datetime:
-    """Parse an ISO-8601 date or date-time (date-only = midnight UTC; no offset = UTC)."""
-    text = text.strip()
-    if not _DATE_PREFIX.match(text):
-        raise ConfigError(name, f"{text!r} is not an ISO-8601 date or date-time (YYYY-MM-DD...)")
-    try:
-        parsed = pendulum.parse(text, exact=True)
-    except (ValueError, pendulum.parsing.exceptions.ParserError) as exc:
-        raise ConfigError(name, f"{text!r} is not a valid ISO-8601 date or date-time") from exc
-    if isinstance(parsed, datetime):
-        return parsed
-    if isinstance(parsed, pendulum.Date):
-        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=timezone.utc)
-    raise ConfigError(name, f"{text!r} is not an ISO-8601 date or date-time")
-
-
-def to_utc(value: datetime) -> datetime:
-    """A plain (non-pendulum) aware UTC datetime; a naive one is taken as UTC."""
-    utc = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _instant(text: str, name: str) -> datetime:
-    result = to_utc(parse_datetime(text, name))
-    if result < EARLIEST_DATE:
-        raise ConfigError(name, f"{_iso(result)} is before {EARLIEST_DATE.date()}")
-    return result
-
-
-def parse_duration(text: str, name: str) -> timedelta:
-    """Parse an ISO-8601 duration without years/months (their length is ambiguous)."""
-    original, text = text.strip(), text.strip().upper()
-    try:
-        parsed = pendulum.parse(text) if text.startswith("P") else None
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
-        parsed = None
-    if not isinstance(parsed, pendulum.Duration):
-        raise ConfigError(name, f"{original!r} is not an ISO-8601 duration (e.g. PT1H, P1D)")
-    if parsed.years or parsed.months:
-        raise ConfigError(name, f"{original!r}: use days/hours (P30D), not years or months")
-    return timedelta(seconds=parsed.total_seconds())
-
-
-def format_duration(value: timedelta) -> str:
-    """A compact ISO-8601 rendering (P3D, PT1H, PT5M, P1DT12H)."""
-    days, rest = value.days, int(value.total_seconds()) - value.days * 86400
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    time = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
-    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
-    return text if text != "P" else "PT0S"
-
-
-def _duration(low: str, high: str) -> Callable[[str, str], timedelta]:
-    def parse(text: str, name: str) -> timedelta:
-        value = parse_duration(text, name)
-        if not parse_duration(low, name) <= value <= parse_duration(high, name):
-            raise ConfigError(
-                name, f"must be between {low} and {high}, got {format_duration(value)}"
-            )
-        return value
-
-    return parse
-
-
-def _credential(text: str, name: str) -> str:
-    if not text.strip():
-        raise ConfigError(name, "must not be empty or whitespace")
-    return text.strip()
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ::1 only (not ``evil.localhost``)."""
-    host = host.strip("[]").lower()
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _url(text: str, name: str) -> str:
-    text = text.strip()
-    try:
-        parts = urlsplit(text)
-        host, _ = parts.hostname, parts.port  # .port raises ValueError on a malformed port
-    except ValueError as exc:
-        raise ConfigError(name, f"is not a valid URL ({exc})") from None
-    if parts.scheme.lower() not in ("https", "http") or not host:
-        raise ConfigError(name, f"must be an https:// URL with a host, got {text!r}")
-    if parts.username or parts.password:
-        raise ConfigError(name, "must not embed credentials; use client_id/client_secret")
-    if parts.query or parts.fragment:
-        raise ConfigError(name, "must not have a query string or fragment")
-    if parts.scheme.lower() == "http" and not is_loopback_host(host):
-        raise ConfigError(
-            name, f"plain http is only allowed for loopback hosts, got host {host!r}; use https"
-        )
-    return text.rstrip("/")
-
-
-def _sibling_url(url: str, prefix: str, other: str, missing: str, given: str) -> str:
-    """Derive login_url from api_url (or back): api.<domain> <-> login.<domain> (SDK rule)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""  # lower-cased by urlsplit, so API.example.com matches too
-    if is_loopback_host(host):
-        return url  # a local server (the simulator) serves /oauth/token and /api/v2 alike
-    if not host.startswith(prefix):
-        raise ConfigError(
-            missing, f"is required when {given} is set to a host not starting with {prefix!r}"
-        )
-    port = f":{parts.port}" if parts.port else ""
-    return parts._replace(netloc=other + host[len(prefix):] + port).geturl()
+# --- small parsers used by the table -------------------------------------------------------
 
 
 def _media_types(items: list[str], name: str) -> tuple[str, ...]:
@@ -218,9 +113,9 @@ def _filters(items: list[Any], name: str) -> tuple[dict, ...]:
 SETTINGS: tuple[Setting, ...] = (
     Setting("client_id", th.StringType(), "OAuth client ID of a Genesys Cloud Client Credentials "
             "client (needs analytics:conversationDetail:view).", required=True,
-            parse=_credential),
+            parse=credential),
     Setting("client_secret", th.StringType(), "OAuth client secret of that client.",
-            required=True, secret=True, parse=_credential),
+            required=True, secret=True, parse=credential),
     Setting("region", th.StringType(), "Genesys Cloud region: AWS-style name (eu-west-1), SDK key "
             "(eu_west_1) or domain (mypurecloud.ie). One of: "
             + ", ".join(r.name for r in REGIONS.values()) + ".", default=DEFAULT_REGION,
@@ -228,29 +123,29 @@ SETTINGS: tuple[Setting, ...] = (
             parse=lambda v, n: resolve_region(v).key),
     Setting("api_url", th.StringType(), "Override of the region's API base URL (private endpoint, "
             "local simulator). https only, except plain http for loopback hosts.",
-            examples=["https://api.mypurecloud.com", "http://127.0.0.1:8080"], parse=_url),
+            examples=["https://api.mypurecloud.com", "http://127.0.0.1:8080"], parse=url),
     Setting("login_url", th.StringType(), "Override of the region's login base URL (token "
             "endpoint is {login_url}/oauth/token). Derived from api_url (api. -> login.) when "
-            "omitted.", parse=_url),
+            "omitted.", parse=url),
     Setting("start_date", th.DateTimeType(), "Read conversations that started at or after this "
             "instant (ISO-8601; a date alone means midnight UTC).", required=True,
-            examples=["2024-05-01", "2024-05-01T00:00:00Z"], parse=_instant),
+            examples=["2024-05-01", "2024-05-01T00:00:00Z"], parse=instant),
     Setting("end_date", th.DateTimeType(), "Read conversations that started before this instant "
-            "(exclusive). Default: now minus settle_lag.", parse=_instant),
+            "(exclusive). Default: now minus settle_lag.", parse=instant),
     Setting("page_size", th.IntegerType(minimum=1, maximum=100),
             "Conversations per page of the details query (1-100).", default=100),
     Setting("window_size", th.DurationType(), "Length of one query window, ISO-8601 duration from "
             "PT1H to P7D (above a day: whole days). Windows are aligned to UTC days.",
-            default="P1D", parse=_duration("PT1H", "P7D")),
+            default="P1D", parse=duration_between("PT1H", "P7D")),
     Setting("lookback", th.DurationType(), "How far before the bookmark each run re-reads, to "
             "pick up late changes (Genesys data can change for ~48 h+ after a conversation). "
-            "ISO-8601, PT0S to P90D.", default="P3D", parse=_duration("PT0S", "P90D")),
+            "ISO-8601, PT0S to P90D.", default="P3D", parse=duration_between("PT0S", "P90D")),
     Setting("settle_lag", th.DurationType(), "Never read or bookmark closer to now than this "
-            "(ISO-8601, PT0S to P7D).", default="PT5M", parse=_duration("PT0S", "P7D")),
+            "(ISO-8601, PT0S to P7D).", default="PT5M", parse=duration_between("PT0S", "P7D")),
     Setting("open_conversation_horizon", th.DurationType(), "Conversations seen open (no "
             "conversationEnd) are read again until they end or started this long ago, then "
             "abandoned with a warning (ISO-8601, PT0S to P366D).", default="P30D",
-            parse=_duration("PT0S", "P366D")),
+            parse=duration_between("PT0S", "P366D")),
     Setting("media_types", th.ArrayType(th.StringType(allowed_values=list(MEDIA_TYPES))),
             "Shortcut: only conversations with a segment of these media types (becomes an "
             "'or' mediaType segment filter).", examples=[["voice", "callback"]],
@@ -278,6 +173,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_response_mb", th.IntegerType(minimum=1, maximum=1024), "Largest response "
             "body accepted, in MB (1-1024); a bigger one is an error naming window and page.",
             default=64),
+    Setting("extraction_mode", th.StringType(allowed_values=["auto", "query", "jobs"]),
+            "How conversation_details reads: 'query' (the details query only), 'jobs' (async "
+            "jobs for every window older than the jobs' dataAvailabilityDate minus job_settle, "
+            "the query after it) or 'auto' (jobs only when that history spans 7 days or more).",
+            default="auto"),
+    Setting("max_concurrent_jobs", th.IntegerType(minimum=1, maximum=10), "Async jobs queued "
+            "or running at once (1-10); fewer when the API refuses more (409/429).", default=3),
+    Setting("job_page_size", th.IntegerType(minimum=1, maximum=10000), "Conversations per "
+            "results page of an async job (1-10000); halved for the run when the API refuses "
+            "it.", default=1000),
+    Setting("job_max_windows", th.IntegerType(minimum=1, maximum=31), "Windows one async job "
+            "covers (1-31, at most 7 days); 1 = one job per window.", default=7),
+    Setting("job_settle", th.DurationType(), "Job records are taken as final when the "
+            "conversation ended this long before the jobs' dataAvailabilityDate; newer windows "
+            "go through the query, newer records are read again by id (ISO-8601, PT0S to P7D).",
+            default="P1D", parse=duration_between("PT0S", "P7D")),
+    Setting("max_page_depth", th.IntegerType(minimum=1, maximum=1000), "A details-query "
+            "window announcing more pages than this is cut into shallower windows (deep pages "
+            "are slow); 1-1000.", default=50),
 )  # fmt: skip
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 #: settings that no longer exist, with what replaced them (named in the unknown-key warning)
@@ -316,6 +230,12 @@ class Settings:
     max_concurrency: int
     requests_per_minute: int
     max_response_mb: int
+    extraction_mode: str = "auto"
+    max_concurrent_jobs: int = 3
+    job_page_size: int = 1000
+    job_max_windows: int = 7
+    job_settle: timedelta = timedelta(days=1)
+    max_page_depth: int = 50
 
     def query_segment_filters(self) -> list[dict]:
         """`segmentFilters` for the query body: raw filters plus the media-type shortcut."""
@@ -445,9 +365,9 @@ def _resolve(v: dict[str, Any], region_given: bool, now: datetime) -> Settings:
     """Cross-setting rules: endpoints from region/overrides, date order, whole-day windows."""
     api_url, login_url = v.pop("api_url"), v.pop("login_url")
     if api_url and not login_url:
-        login_url = _sibling_url(api_url, "api.", "login.", "login_url", "api_url")
+        login_url = sibling_url(api_url, "api.", "login.", "login_url", "api_url")
     elif login_url and not api_url:
-        api_url = _sibling_url(login_url, "login.", "api.", "api_url", "login_url")
+        api_url = sibling_url(login_url, "login.", "api.", "api_url", "login_url")
     if not api_url:
         api_url, login_url = REGIONS[v["region"]].api_url, REGIONS[v["region"]].login_url
     elif not region_given:
@@ -456,12 +376,12 @@ def _resolve(v: dict[str, Any], region_given: bool, now: datetime) -> Settings:
         v[key] = v[key] or ()
     start, end = v["start_date"], v["end_date"]
     if start > now:
-        raise ConfigError("start_date", f"{_iso(start)} is in the future")
+        raise ConfigError("start_date", f"{iso(start)} is in the future")
     if end is not None and end <= start:
-        raise ConfigError("end_date", f"{_iso(end)} must be after start_date {_iso(start)}")
+        raise ConfigError("end_date", f"{iso(end)} must be after start_date {iso(start)}")
     if end is not None and end > now + MAX_END_DATE_AHEAD:
         raise ConfigError(
-            "end_date", f"{_iso(end)} is more than a day in the future; leave it unset to read "
+            "end_date", f"{iso(end)} is more than a day in the future; leave it unset to read "
             "up to now",
         )
     if v["window_size"] > timedelta(days=1) and v["window_size"] % timedelta(days=1):
