@@ -191,9 +191,10 @@ class TapGenesysAnalytics(Tap):
         if about:
             cls.print_about(about_format)
             return
+        handle_stop_signals()
         tap = cls.from_cli(config, state, catalog)
         cls.print_version(print_fn=cls.logger.info)
-        handle_stop_signals()
+        handle_stop_signals()  # again: constructing the tap installed the SDK's handler
         tune_gc()
         tap.sync_all()
 
@@ -213,8 +214,9 @@ class TapGenesysAnalytics(Tap):
         """``--test`` / ``--test=schema``: config checked like a sync."""
         if value == "disabled":
             return
-        tap = cls.from_cli(ctx.params.get("config"))
         handle_stop_signals()
+        tap = cls.from_cli(ctx.params.get("config"))
+        handle_stop_signals()  # again: constructing the tap installed the SDK's handler
         if value == "schema":
             tap.write_schemas()
         else:
