@@ -28,6 +28,7 @@ from tap_genesys_analytics.http import (
     RetryPolicy,
     error_summary,
     make_session,
+    parse_retry_after,
     send,
     status_failure,
 )
@@ -158,7 +159,7 @@ class GenesysClient:
                     what=f"{what} (multi-get of {len(batch)} ids)",
                     refused_ok=len(batch) > 1,
                 )
-            except _Refused:
+            except RequestRefused:
                 self.multiget_batch = max(1, len(batch) // 2)
                 logger.info(
                     "multi-get: a batch of %d ids was refused; using %d from now on",
@@ -184,9 +185,12 @@ class GenesysClient:
         on_send: Callable[[], None] | None = None,
         permission: str = PERMISSION,
         refused_ok: bool = False,
+        busy_ok: bool = False,
     ) -> dict[str, Any]:
         """One API call, retried under the policy; returns the JSON object it answered.
 
+        ``refused_ok``: a 400 raises :class:`RequestRefused` (not retried); ``busy_ok``: a
+        409/429 raises :class:`RequestBusy` (not retried, e.g. no free async-job slot).
         Raises :class:`GenesysAPIError` (one line, redacted) when it fails for good.
         """
         state = _CallState()
@@ -202,6 +206,8 @@ class GenesysClient:
                     f"{what}: {exc}; the max_response_mb setting limits one response "
                     "(lower page_size, or raise max_response_mb if the records are that large)"
                 ) from None
+            if busy_ok and reply.status in (409, 429):
+                raise RequestBusy(error_summary(reply, self.redact), reply.headers)
             return self._answer(reply, what, json, permission, refused_ok)
 
         def wait(failure: Retryable, seconds: float) -> None:
@@ -290,8 +296,8 @@ class GenesysClient:
         permission: str,
         refused_ok: bool,
     ) -> dict[str, Any]:
-        if reply.status == 200:
-            return self._json_object(reply)
+        if 200 <= reply.status < 300:  # jobs answer 202 (submit) and 204 (delete)
+            return self._json_object(reply) if reply.body.strip() or reply.status == 200 else {}
         failure = status_failure(reply, self.redact)
         if failure is not None:
             if failure.is_429:
@@ -299,7 +305,7 @@ class GenesysClient:
             raise failure
         summary = error_summary(reply, self.redact)
         if reply.status == 400 and refused_ok:
-            raise _Refused(summary)
+            raise RequestRefused(summary)
         if reply.status == 400:
             interval = (body or {}).get("interval")
             sent = f"; interval sent: {interval}" if interval else ""
@@ -340,6 +346,13 @@ class _Stopped(Exception):
     """Internal: close() was called while a request waited."""
 
 
-class _Refused(Exception):
-    """Internal: a 400 the caller asked to handle itself (multi-get batch size)."""
+class RequestRefused(Exception):
+    """A 400 the caller asked to handle itself (``refused_ok``: a size the API refuses)."""
 
+
+class RequestBusy(Exception):
+    """A 409/429 the caller asked to handle itself (``busy_ok``); ``wait_s``: its Retry-After."""
+
+    def __init__(self, summary: str, headers: Mapping[str, str]) -> None:
+        super().__init__(summary)
+        self.wait_s = parse_retry_after(headers.get("Retry-After"))

@@ -5,7 +5,9 @@
 ``totalHits``; the remaining pages, and the next windows' page 1, are then fetched by
 ``workers`` threads, while :meth:`WindowReader.events` yields each window's records in page
 order and a :class:`WindowDone` only after all of them. A window whose ``totalHits`` would pass
-the API's paging cap is split in halves (recursively) before any further page is requested.
+the API's paging cap is split in halves (recursively) before any further page is requested;
+with ``max_page_depth``, a window whose ``totalHits`` announces more pages than that is cut
+into as many equal parts as keep each part that shallow (deep pages of the API are slow).
 
 A window ends only on an empty page: pages after the announced last one are read one by one
 until the first empty page (``totalHits`` is approximate both ways). A page that stays empty
@@ -29,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from tap_genesys_analytics.errors import ExtractError
+from tap_genesys_analytics.job_plan import depth_parts, split_even
 from tap_genesys_analytics.pagination import (
     EMPTY_PAGE_DELAY_S,
     EMPTY_PAGE_RETRIES,
@@ -163,11 +166,14 @@ class WindowReader:
         empty_page_delay_s: float = EMPTY_PAGE_DELAY_S,
         sleep: Callable[[float], None] = time.sleep,
         query: DetailsQuery | None = None,
+        max_page_depth: int | None = None,
     ) -> None:
         """``base_body`` holds the filters/order; interval and paging are added per request.
 
-        ``query`` is the family read (default: the conversation details query).
+        ``query`` is the family read (default: the conversation details query);
+        ``max_page_depth``: split windows that would page deeper (None: only at the cap).
         """
+        self.max_page_depth = max_page_depth
         self.client = client
         self.query: DetailsQuery = query or CONVERSATIONS
         self.page_size = page_size
@@ -307,28 +313,44 @@ class WindowReader:
                 self.empty_page_retries,
                 self.empty_page_delay_s,
             )
-            if plan.fits:
-                job.plan = plan
-            else:
+            if not plan.fits:
                 self._split(job, f"totalHits {total} passes the {MAX_RESULTS}-result paging cap")
+                continue
+            parts = depth_parts(plan.total_hits, self.page_size, self.max_page_depth)
+            shallow = split_even(job.window, parts) if parts > 1 else [job.window]
+            if len(shallow) > 1:
+                reason = (
+                    f"totalHits {total} is {plan.last_page} pages, deeper than max_page_depth "
+                    f"{self.max_page_depth}"
+                )
+                self._replace(job, shallow, reason)
+            else:
+                job.plan = plan
 
     def _split(self, job: _Job, reason: str) -> None:
         try:
-            first, second = split_window(job.window)
+            halves = split_window(job.window)
         except WindowTooSmall as exc:
             raise ExtractError(
                 f"window {job.window.interval}: {reason} and it cannot be split further ({exc})"
             ) from None
+        self._replace(job, list(halves), reason)
+
+    def _replace(self, job: _Job, parts: list[Window], reason: str) -> None:
+        """``job`` gives way to one job per part (same seen set), in its place."""
         for task in job.tasks:
             task.future.cancel()
         index = self._jobs.index(job)
         self._jobs.remove(job)
-        halves = [_Job(first, seen=job.seen), _Job(second, seen=job.seen)]
-        for offset, half in enumerate(halves):
-            half.records = job.records if offset == 0 else 0
-            self._jobs.insert(index + offset, half)
-        self.windows_total += 1
-        logger.info("window %s: %s; split into %s and %s", job.window, reason, first, second)
+        for offset, part in enumerate(parts):
+            new = _Job(part, seen=job.seen)
+            new.records = job.records if offset == 0 else 0
+            self._jobs.insert(index + offset, new)
+        self.windows_total += len(parts) - 1
+        logger.info(
+            "window %s: %s; split into %d windows (%s .. %s)",
+            job.window, reason, len(parts), parts[0], parts[-1],
+        )
 
     def _advance_sequential(self, job: _Job) -> None:
         """No totalHits: request the next page only after the previous one held records."""

@@ -29,6 +29,7 @@ from typing_extensions import override
 
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import ConfigError, ExtractError
+from tap_genesys_analytics.job_reader import make_reader
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
 from tap_genesys_analytics.schemas import unknown_field_paths
 from tap_genesys_analytics.settings import Settings, format_duration, parse_datetime, to_utc
@@ -36,7 +37,6 @@ from tap_genesys_analytics.streams.base import GenesysStream, Progress
 from tap_genesys_analytics.window_reader import (
     WindowDone,
     WindowPage,
-    WindowReader,
     parse_instant,
 )
 from tap_genesys_analytics.windows import (
@@ -211,15 +211,9 @@ class ConversationDetailsStream(GenesysStream):
         windows: list[Window],
         previous: datetime | None,
     ) -> Iterator[dict[str, Any]]:
-        runtime = self.runtime
-        reader = WindowReader(
-            client,
-            windows,
-            page_size=settings.page_size,
-            base_body=self.base_body(settings),
-            workers=settings.max_concurrency,
-            empty_page_retries=runtime.empty_page_retries,
-            empty_page_delay_s=runtime.empty_page_delay_s,
+        # the details query alone, or async jobs for history then the query (extraction_mode)
+        reader = make_reader(
+            client, settings, windows, base_body=self.base_body(settings), runtime=self.runtime
         )
         progress = Progress(self, client)
         for event in reader.events():
