@@ -136,9 +136,12 @@ class GenesysClient:
         what: str,
         on_send: Callable[[], None] | None = None,
         path: str = QUERY_PATH,
+        permission: str = PERMISSION,
     ) -> dict[str, Any]:
         """POST one details query page; ``what`` names the window and page in errors."""
-        return self.request("POST", path, json=body, what=what, on_send=on_send)
+        return self.request(
+            "POST", path, json=body, what=what, on_send=on_send, permission=permission
+        )
 
     def get_conversations(self, ids: Sequence[str], *, what: str) -> list[dict[str, Any]]:
         """Current records of ``ids`` through the multi-get, in batches.

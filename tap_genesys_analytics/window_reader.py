@@ -55,6 +55,7 @@ class QueryClient(Protocol):
         what: str,
         on_send: Callable[[], None] | None = None,
         path: str = ...,
+        permission: str = ...,
     ) -> dict[str, Any]: ...
 
 
@@ -68,6 +69,7 @@ class DetailsQuery(Protocol):
 
     path: str
     items_key: str
+    permission: str
 
     def owned(
         self, window: Window, page: int, items: list[Any], seen: set[str]
@@ -294,6 +296,7 @@ class WindowReader:
             what=f"window {job.window.interval} page {page}",
             on_send=job.count_request,
             path=self.query.path,
+            permission=self.query.permission,
         )
 
     # -- page 1: plan or split ----------------------------------------------------------------
@@ -436,6 +439,7 @@ class ConversationPages:
 
     path = "/api/v2/analytics/conversations/details/query"
     items_key = "conversations"
+    permission = "analytics:conversationDetail:view"
 
     def owned(
         self, window: Window, page: int, conversations: list[Any], seen: set[str]

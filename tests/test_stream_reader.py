@@ -65,7 +65,7 @@ class FakeAPI:
             and parse_instant(c["conversationEnd"]) >= start
         ]
 
-    def post_query(self, body, *, what, on_send=None, path=None):
+    def post_query(self, body, *, what, on_send=None, **_):
         if on_send:
             on_send()
         interval = body["interval"]
@@ -261,7 +261,7 @@ class ConcurrencyProbe(FakeAPI):
         self.active: dict[str, int] = {}
         self.peak: dict[str, int] = {}
 
-    def post_query(self, body, *, what, on_send=None, path=None):
+    def post_query(self, body, *, what, on_send=None, **_):
         interval = body["interval"]
         with self.lock:
             self.active[interval] = self.active.get(interval, 0) + 1

@@ -22,8 +22,8 @@ import requests
 from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import AuthError, ConfigError, ExtractError, GenesysAPIError
-from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.http import REDACTED, Redactor
+from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.windows import Window
 from tests.conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET, run_tap, tap_config_for, use_clock
 
@@ -202,7 +202,7 @@ class OnePage:
         self.page = page
 
     def post_query(
-        self, body: dict[str, Any], *, what: str, on_send: Any = None, path: Any = None
+        self, body: dict[str, Any], *, what: str, on_send: Any = None, **_: Any
     ) -> Any:
         return self.page if body["paging"]["pageNumber"] == 1 else {"totalHits": 1}
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -129,6 +130,55 @@ class GenesysStream(Stream):
                 state[key] = value
         self._finalize_state(state)  # drops SDK markers (starting value) and marks it unflushed
         self._write_state_message()  # the SDK's StateWriter skips a STATE identical to the last
+
+
+class DerivedStream(GenesysStream):
+    """A table written from another stream's read (no request, no sync of its own).
+
+    Declared with ``parent_stream_type`` so that the catalog lists it and the SDK syncs the
+    parent when only the child is selected (without writing the parent's records). The parent
+    calls :meth:`start` before its first record and :meth:`write_rows` with the rows
+    (:meth:`rows_of`) of each record it reads, before the STATE that covers them.
+
+    ``_write_schema_message`` and ``_write_record_message`` are private SDK names: no public
+    hook writes a stream's messages from another stream's read (the SDK's own child syncs would
+    run one sync per parent record). tests/test_children.py pins the message order (SCHEMA,
+    parent RECORD, child RECORDs, STATE).
+    """
+
+    #: no state partition per parent record: the parent's bookmark is the child's
+    state_partitioning_keys: ClassVar[list[str]] = []
+
+    @override
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """Nothing of its own: rows arrive through :meth:`write_rows`."""
+        return ()
+
+    @override
+    def generate_child_contexts(self, record: Any, context: Any) -> Iterable[Any]:
+        """No per-record syncs."""
+        return ()
+
+    def rows_of(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """This table's rows of one parent record (copies: the record stays intact)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Write this table's SCHEMA before its first row."""
+        self._write_schema_message()
+
+    def write_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Write RECORD messages for ``rows`` (stream maps and selection applied)."""
+        for row in rows:
+            self._write_record_message(row)
+
+
+def selected_children(stream: GenesysStream) -> list[DerivedStream]:
+    """The stream's selected derived tables, their SCHEMA written (call once per read)."""
+    children = [c for c in stream.child_streams if c.selected and isinstance(c, DerivedStream)]
+    for child in children:
+        child.start()
+    return children
 
 
 class Progress:

@@ -17,25 +17,23 @@ child's level: one source of truth for field names and types.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from typing_extensions import override
 
 from tap_genesys_analytics.schemas import load_schema
-from tap_genesys_analytics.streams.base import GenesysStream
+from tap_genesys_analytics.streams.base import DerivedStream
 from tap_genesys_analytics.streams.conversation_details import ConversationDetailsStream
 
 _PARENT_FIELDS = ("conversationId", "conversationStart")
 
 
-class ConversationChildStream(GenesysStream):
+class ConversationChildStream(DerivedStream):
     """Rows found at ``level`` inside each conversation (participants, sessions, ...)."""
 
     parent_stream_type = ConversationDetailsStream
     replication_key = "conversationStart"
-    #: no state partition per parent record: the parent's bookmark is the children's
-    state_partitioning_keys: ClassVar[list[str]] = []
     #: path of list fields from the conversation down to this table's rows
     level: ClassVar[tuple[str, ...]] = ()
     #: nested lists that have tables of their own (dropped from this table's rows)
@@ -61,37 +59,14 @@ class ConversationChildStream(GenesysStream):
         return {"type": "object", "properties": properties, "required": list(self.primary_keys)}
 
     @override
-    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """Nothing of its own: rows arrive through :meth:`rows_of` from the parent's read."""
-        return ()
-
-    @override
-    def generate_child_contexts(self, record: Any, context: Any) -> Iterable[Any]:
-        """No per-record child syncs (the SDK would run one sync per conversation)."""
-        return ()
-
-    def rows_of(self, conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    def rows_of(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         """This table's rows of one conversation (copies: the parent record stays intact)."""
+        conversation = record
         base = {f: conversation[f] for f in _PARENT_FIELDS if f in conversation}
         return [
             {**ids, **{k: v for k, v in item.items() if k not in self.nested}}
             for ids, item in _walk(conversation, self.level, base)
         ]
-
-    def start(self) -> None:
-        """Write this table's SCHEMA before its first row.
-
-        ``_write_schema_message`` and ``_write_record_message`` are private SDK names: no
-        public hook writes a stream's messages from another stream's read (the SDK's own child
-        syncs would run one sync per conversation). tests/test_children.py pins the message
-        order (SCHEMA, parent RECORD, child RECORDs, STATE).
-        """
-        self._write_schema_message()
-
-    def write_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Write RECORD messages for ``rows`` (stream maps and selection applied)."""
-        for row in rows:
-            self._write_record_message(row)
 
 
 def _walk(

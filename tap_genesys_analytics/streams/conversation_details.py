@@ -29,11 +29,16 @@ from typing_extensions import override
 
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import ConfigError, ExtractError
-from tap_genesys_analytics.job_reader import make_reader
+from tap_genesys_analytics.hybrid_reader import make_reader
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
 from tap_genesys_analytics.schemas import unknown_field_paths
 from tap_genesys_analytics.settings import Settings, format_duration, parse_datetime, to_utc
-from tap_genesys_analytics.streams.base import GenesysStream, Progress
+from tap_genesys_analytics.streams.base import (
+    DerivedStream,
+    GenesysStream,
+    Progress,
+    selected_children,
+)
 from tap_genesys_analytics.window_reader import (
     WindowDone,
     WindowPage,
@@ -67,7 +72,7 @@ class ConversationDetailsStream(GenesysStream):
         self._holds: list[datetime] = []  # starts of windows with a gap
         self._gaps: list[str] = []
         self._open = OpenConversations()
-        self._children: list[Any] = []  # selected ConversationChildStream instances
+        self._children: list[DerivedStream] = []
         self.client_metrics: dict[str, float] = {}
 
     # -- state -----------------------------------------------------------------------------
@@ -137,9 +142,7 @@ class ConversationDetailsStream(GenesysStream):
         )
         if not windows and not len(self._open):
             return
-        self._children = [c for c in self.child_streams if c.selected]
-        for child in self._children:
-            child.start()
+        self._children = selected_children(self)
         client = self.api_client()
         started = time.monotonic()
         try:
