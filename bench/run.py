@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import backfill
 from bench.baselines import LoopResult, bare_loop, fetch_token, tutorial_loop
 from bench.procs import CLIENT_ID, CLIENT_SECRET, Simulator, TapRun, run_tap, tap_config
 from tap_genesys_analytics.windows import plan_windows
@@ -32,6 +33,9 @@ DATA_START = date(2024, 5, 1)
 SIM_NOW = "2024-08-01T00:00:00Z"
 RATE_LIMIT = 300
 TAP_UNLIMITED_RPM = 10_000  # the setting's maximum: pacing 6 ms apart, far above what is served
+#: P1-P4 measure the details query (their old ranges would go through async jobs in ``auto``;
+#: P5 in bench/backfill.py compares the two)
+QUERY_PATH = {"extraction_mode": "query"}
 
 TARGETS = {
     "p1_ratio": (">=", 1.0),
@@ -98,7 +102,8 @@ def p1_cpu(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
         taps: list[TapRun] = []
         bares: list[tuple[LoopResult, float]] = []
         for _ in range(sizes.p1_rounds):
-            taps.append(run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM)))
+            taps.append(run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM,
+                                           **QUERY_PATH)))
             bares.append(in_process_cpu(lambda: bare_loop(sim.url, token, intervals(start, end),
                                                           sink)))
     tap = min(taps, key=lambda r: r.wall_s)
@@ -136,7 +141,7 @@ def p2_wall(
     runs = []
     for workers in concurrency:
         sim.reset_stats()
-        tap = run_tap(tap_config(sim, start, end, max_concurrency=workers,
+        tap = run_tap(tap_config(sim, start, end, max_concurrency=workers, **QUERY_PATH,
                                  requests_per_minute=RATE_LIMIT))
         stats = sim.stats()
         floor_s = tap.pages * 60 / RATE_LIMIT
@@ -179,7 +184,8 @@ def p3_memory(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
     out = {}
     for name, days in (("small", sizes.p3_small_days), ("large", sizes.p3_large_days)):
         start, end = day_range(first_day, days)
-        tap = run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM))
+        tap = run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM,
+                                 **QUERY_PATH))
         out[name] = {"range": [start, end], **_tap_figures(tap)}
     out["p3_ratio"] = out["large"]["peak_rss_mb"] / out["small"]["peak_rss_mb"]
     return out
@@ -371,7 +377,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_const", const="quick", dest="preset",
                         help="same as --preset quick (a minute or two)")
     parser.add_argument("--only", default="p1,p2,p3",
-                        help="comma-separated parts to run (p1, p2, p3; P4 comes with them)")
+                        help="comma-separated parts to run (p1, p2, p3; P4 comes with them; "
+                        "p5, p6: bench/backfill.py at the same preset, full or quick)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--chart", type=Path, help="write the wall-time chart (PNG) here")
     return parser.parse_args(argv)
@@ -410,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             show(results, "p3")
     finally:
         sim.stop()
+    if backfill_parts := ",".join(sorted(parts & {"p5", "p6"})):
+        preset = "full" if args.preset == "full" else "quick"
+        backfill.main(["--preset", preset, "--only", backfill_parts])
     results["bench_seconds"] = time.monotonic() - started
     show(results, "p4")
     print(f"\n(benchmark took {results['bench_seconds']:.0f} s)")

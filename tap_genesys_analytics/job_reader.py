@@ -1,25 +1,22 @@
-"""History through async jobs, the recent tail through the details query, in window order.
+"""Windows read through async conversation detail jobs, strictly in window order.
 
-:func:`make_reader` is what the stream calls: it asks ``GET .../jobs/availability`` (unless
-``extraction_mode`` is ``query``), lets :func:`~tap_genesys_analytics.job_plan.plan_paths`
-choose the path of each window, and returns a reader whose :meth:`events` yield the same
-:class:`WindowPage` / :class:`WindowDone` stream as :class:`WindowReader` alone (one
-``WindowDone`` per window, in order).
-
-:class:`JobReader` keeps up to ``max_jobs`` jobs queued or running while it reads the results
-of the oldest one (one thread: submit, poll with backoff, cursor-paged results, delete; every
-call through :meth:`GenesysClient.request`, so the one rate budget pays for them). A job covers
+:class:`JobReader` yields the same :class:`WindowPage` / :class:`WindowDone` stream as
+:class:`~tap_genesys_analytics.window_reader.WindowReader` (one ``WindowDone`` per window, in
+order; :mod:`~tap_genesys_analytics.hybrid_reader` combines the two). It keeps up to
+``max_jobs`` jobs queued or running while it reads the results of the oldest one (one thread:
+submit, poll with backoff, cursor-paged results, delete; every call through
+:meth:`GenesysClient.request`, so the one rate budget pays for them). A job covers
 up to ``max_windows`` windows, asked in ``conversationStart`` order; its pages are cut into
 windows as they come (memory: one page). Results out of order before anything was emitted
-switch the run to one job per window (order then does not matter); after, the run stops with
-an error naming the interval. Job records lose participant ``attributes`` (the query does not
+switch the run to one job per window, each window's records held and sorted before they are
+emitted (memory: one window); out of order after a window was emitted, the run stops with an
+error naming the interval. Job records lose participant ``attributes`` (the query does not
 serve them) and a record not final ``settle`` before the job's ``dataAvailabilityDate`` is
 replaced by its current version (multi-get), so both paths give the same records.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import deque
@@ -31,8 +28,8 @@ from typing import Any
 from tap_genesys_analytics import job_plan
 from tap_genesys_analytics.client import GenesysClient, RequestBusy, RequestRefused
 from tap_genesys_analytics.errors import ExtractError, GenesysAPIError, TapError
-from tap_genesys_analytics.job_plan import OutOfOrder, Segment, WindowCutter
-from tap_genesys_analytics.window_reader import WindowDone, WindowPage, WindowReader, parse_instant
+from tap_genesys_analytics.job_plan import OutOfOrder, WindowCutter
+from tap_genesys_analytics.window_reader import WindowDone, WindowPage, parse_instant
 from tap_genesys_analytics.windows import Window
 
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
@@ -117,6 +114,9 @@ class JobReader:
         self._active: deque[_Run] = deque()
         self._seen: dict[Window, set[str]] = {}
         self._records: dict[Window, int] = {}
+        #: False once a job's results came out of order: windows are then held and sorted
+        self._ordered = True
+        self._held: dict[Window, list[dict[str, Any]]] = {}
         self._submit_after = 0.0
         self._busy_since: float | None = None
         self.windows_total = len(windows)
@@ -279,10 +279,15 @@ class JobReader:
         self._delete(run)
         self._active.remove(run)
 
-    def _close(self, run: _Run, upto: int) -> Iterator[WindowDone]:
-        """WindowDone for the group's windows up to ``upto`` not yet done, in order."""
+    def _close(self, run: _Run, upto: int) -> Iterator[Event]:
+        """WindowDone for the group's windows up to ``upto`` not yet done, in order (after
+        their held records, sorted as the query sorts them)."""
         while run.emitted < upto:
-            yield self._done(run, run.group[run.emitted])
+            window = run.group[run.emitted]
+            if held := self._held.pop(window, None):
+                held.sort(key=lambda r: (r["conversationStart"], r["conversationId"]))
+                yield WindowPage(window, held)
+            yield self._done(run, window)
             run.emitted += 1
 
     def _results_page(self, run: _Run, cursor: str | None) -> dict[str, Any]:
@@ -348,7 +353,10 @@ class JobReader:
             window = run.group[index]
             owned = self._refresh(run, by_window[index], view)
             self._records[window] = self._records.get(window, 0) + len(owned)
-            yield WindowPage(window, owned)
+            if self._ordered:
+                yield WindowPage(window, owned)
+            else:
+                self._held.setdefault(window, []).extend(owned)
         yield from self._close(run, cutter.closed)
 
     def _view(self, page: dict[str, Any]) -> datetime | None:
@@ -394,6 +402,7 @@ class JobReader:
             "job %s: results are not in conversationStart order (%s); reading one job per "
             "window from now on", run.interval, exc,
         )
+        self._ordered = False
         run.group = run.group[run.emitted :]
         for active in self._active:  # later jobs too: their windows come after run's
             self._delete(active)
@@ -417,91 +426,3 @@ class JobReader:
         self._seen.pop(window, None)
         run.requests = run.pages = 0
         return done
-
-
-class HybridReader:
-    """Segments read one after the other (jobs, then the query), one event stream."""
-
-    def __init__(self, segments: list[Segment], make: Callable[[Segment], Any]) -> None:
-        self.segments = segments
-        self._make = make
-        self.windows_total = sum(len(s.windows) for s in segments)
-        self.windows_done = 0
-
-    def events(self) -> Iterator[Event]:
-        """Every segment's events, with window counts over the whole run."""
-        for segment in self.segments:
-            reader = self._make(segment)
-            before, known = self.windows_done, self.windows_total
-            for event in reader.events():
-                self.windows_total = known - len(segment.windows) + reader.windows_total
-                if isinstance(event, WindowDone):
-                    self.windows_done = before + reader.windows_done
-                    yield dataclasses.replace(
-                        event, windows_done=self.windows_done, windows_total=self.windows_total
-                    )
-                else:
-                    yield event
-
-
-def make_reader(
-    client: GenesysClient,
-    settings: Any,
-    windows: list[Window],
-    *,
-    base_body: dict[str, Any],
-    runtime: Any,
-) -> WindowReader | HybridReader:
-    """The reader of a run's windows: the query alone, or jobs for history then the query."""
-    mode = getattr(settings, "extraction_mode", "query")
-
-    def query(segment_windows: list[Window]) -> WindowReader:
-        return WindowReader(
-            client,
-            segment_windows,
-            page_size=settings.page_size,
-            base_body=base_body,
-            workers=settings.max_concurrency,
-            empty_page_retries=runtime.empty_page_retries,
-            empty_page_delay_s=runtime.empty_page_delay_s,
-            max_page_depth=getattr(settings, "max_page_depth", None),
-        )
-
-    if mode == "query" or not windows:
-        return query(windows)
-    if mode == "auto" and windows[-1].end - windows[0].start < job_plan.AUTO_MIN_RANGE:
-        return query(windows)  # too short for jobs to pay off: not even availability asked
-    try:
-        availability: datetime | None = fetch_availability(client)
-    except GenesysAPIError as exc:
-        if mode == "jobs":
-            raise
-        logger.warning("jobs availability unknown (%s); reading with the details query", exc)
-        availability = None
-    segments = job_plan.plan_paths(
-        windows, mode=mode, availability=availability, settle=settings.job_settle
-    )
-    for segment in segments:
-        logger.info(
-            "%s: %d window(s) %s .. %s (dataAvailabilityDate %s)",
-            "Async jobs" if segment.path == "jobs" else "Details query",
-            len(segment.windows), segment.windows[0].start.isoformat(),
-            segment.windows[-1].end.isoformat(),
-            availability.isoformat() if availability else "unknown",
-        )
-
-    def make(segment: Segment) -> Any:
-        if segment.path == "query":
-            return query(list(segment.windows))
-        return JobReader(
-            client,
-            list(segment.windows),
-            base_body=base_body,
-            max_jobs=settings.max_concurrent_jobs,
-            page_size=settings.job_page_size,
-            max_windows=settings.job_max_windows,
-            settle=settings.job_settle,
-            availability=availability,
-        )
-
-    return HybridReader(segments, make)

@@ -204,21 +204,7 @@ def test_results_out_of_order_fall_back_to_one_job_per_window(sim, monkeypatch):
 
     monkeypatch.setattr(sim_jobs, "job_candidates", shuffled)
     run = run_tap(config(sim, job_max_windows=5))
-    assert run.error is None, run.error
-    truth = sim.ground_truth(SIM_DATA_START, END)
-
-    def key(record: dict[str, Any]) -> tuple[str, str]:
-        return record["conversationStart"], record["conversationId"]
-
-    # same records; within a window in the API's order, windows in order (STATE after each)
-    assert sorted(details(run), key=key) == truth
-    bookmark = None
-    for message in run.messages:
-        if message["type"] == "STATE":
-            bookmark = message["value"]["bookmarks"]["conversation_details"].get(
-                "replication_key_value")
-        elif message["type"] == "RECORD" and bookmark:
-            assert parse_instant(message["record"]["conversationStart"]) >= parse_instant(bookmark)
+    assert_ground_truth(sim, run)  # each window held and sorted: the query's order
     assert requests_to(sim, JOBS)["202"] == 1 + 5  # the group, then one job per window
 
 
@@ -229,3 +215,47 @@ def test_shallow_windows_on_the_query_path(sim):
     windows = [b for i, b in enumerate(run.bookmarks) if b and b not in run.bookmarks[:i]]
     assert len(windows) > 3 * 3  # ~150 a day / (20 x 2) -> at least 4 parts a day
     assert windows[-1] == "2024-05-04T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("expired_status", [404, 400])
+def test_results_expiring_mid_job_resubmit_what_is_left(genesys_sim, monkeypatch, expired_status):
+    from tests.conftest import use_clock
+
+    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
+                      rate_limit_per_minute=0, job_expired_results_status=expired_status)
+    use_clock(sim.clock.now)
+    real = sim.jobs.results_page
+    calls: list[str] = []
+
+    def expiring(job_id: str, params: dict[str, str], now_ms: int) -> Any:
+        calls.append(job_id)
+        if len(calls) == 3:  # the first job's third page: its results are gone
+            sim.jobs.set_state(job_id, "EXPIRED")
+        return real(job_id, params, now_ms)
+
+    monkeypatch.setattr(sim.jobs, "results_page", expiring)
+    run = run_tap(config(sim, job_max_windows=2, job_page_size=100, max_concurrent_jobs=1))
+    assert_ground_truth(sim, run)  # nothing lost, nothing twice
+    assert requests_to(sim, JOBS)["202"] == 3 + 1
+    assert requests_to(sim, RESULTS).get(str(expired_status)) == 1
+
+
+def test_auto_reads_a_short_range_with_the_query_without_asking_availability(sim):
+    run = run_tap(tap_config_for(sim, extraction_mode="auto"))
+    assert run.error is None
+    assert not requests_to(sim, JOBS + "/availability")
+    assert not requests_to(sim, JOBS)
+
+
+def test_auto_uses_jobs_for_a_long_history(genesys_sim):
+    from tests.conftest import use_clock
+
+    sim = genesys_sim(seed=3, conversations_per_day=60, data_start=SIM_DATA_START,
+                      now="2024-05-20T00:00:00Z", rate_limit_per_minute=0)
+    use_clock(sim.clock.now)
+    end = "2024-05-19T23:55:00Z"
+    run = run_tap(tap_config_for(sim, end_date=end, extraction_mode="auto", job_max_windows=7))
+    assert run.error is None
+    assert details(run) == sim.ground_truth(SIM_DATA_START, end)
+    assert requests_to(sim, JOBS) == {"202": 3}  # 05-01 .. 05-18 in weeks
+    assert requests_to(sim, "/api/v2/analytics/conversations/details/query")  # the tail
