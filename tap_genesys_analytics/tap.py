@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -269,8 +270,9 @@ def handle_stop_signals() -> None:
     through the message writer's lock; the main thread may hold that lock while blocked on a
     full stdout pipe, so the SDK's handler deadlocks, and it exits 0 when it does exit.
     """
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _stop)
+    if threading.current_thread() is threading.main_thread():  # signal.signal's own rule
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _stop)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
