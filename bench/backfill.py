@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Simulator, run_tap, tap_config
+from bench import procs
+from bench.procs import Simulator, TapRun, tap_config
 
 DATA_START = date(2024, 1, 1)
 
@@ -37,7 +41,36 @@ PRESETS = {
     "full": Sizes(90, 10_000, 300, 150_000),
     "quick": Sizes(14, 2_000, 60, 30_000),
 }
-LATENCY_S, PER_PAGE_S = 0.1, 0.02
+LATENCY_S, PER_PAGE_S = 0.1, 0.05
+
+
+def run_tap(config: dict[str, Any], timeout_s: float = 7200) -> TapRun:
+    """``procs.run_tap`` with a catalog selecting ``conversation_details`` alone (the analyst
+    streams would add their own reads to both sides of every comparison)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = os.path.join(tmp, "config.json")
+        with open(config_path, "w") as handle:
+            json.dump(config, handle)
+        found = subprocess.run([str(procs.TAP), "--config", config_path, "--discover"],
+                               capture_output=True, text=True, check=True).stdout
+        catalog = json.loads(found)
+        for entry in catalog["streams"]:
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["selected"] = (
+                        entry["tap_stream_id"] == "conversation_details")
+        catalog_path = os.path.join(tmp, "catalog.json")
+        with open(catalog_path, "w") as handle:
+            json.dump(catalog, handle)
+        wrapper = os.path.join(tmp, "tap")
+        with open(wrapper, "w") as handle:
+            handle.write(f'#!/bin/sh\nexec "{procs.TAP}" --catalog "{catalog_path}" "$@"\n')
+        os.chmod(wrapper, 0o755)
+        real, procs.TAP = procs.TAP, Path(wrapper)
+        try:
+            return procs.run_tap(config, timeout_s=timeout_s)
+        finally:
+            procs.TAP = real
 
 
 def _sim(days: dict[date, int], now: date) -> Simulator:
@@ -61,7 +94,7 @@ def p5(sizes: Sizes) -> dict[str, Any]:
                           rate_limit_per_minute=sizes.rate, rate_limit_window_s=60)
             sim.reset_stats()
             tap = run_tap(tap_config(sim, start, end, extraction_mode=mode,
-                                     requests_per_minute=sizes.rate), timeout_s=7200)
+                                     requests_per_minute=sizes.rate))
             stats = sim.stats()
             requests = sum(sum(v.values()) for k, v in stats["requests"].items()
                            if "/conversations/" in k)
@@ -90,8 +123,7 @@ def p6(sizes: Sizes) -> dict[str, Any]:
             sim.configure(latency_s=LATENCY_S, latency_per_page_s=PER_PAGE_S,
                           rate_limit_per_minute=300, rate_limit_window_s=60)
             tap = run_tap(tap_config(sim, start, end, extraction_mode="query",
-                                     max_page_depth=depth, requests_per_minute=300),
-                          timeout_s=7200)
+                                     max_page_depth=depth, requests_per_minute=300))
             out[name] = {"max_page_depth": depth, "wall_s": tap.wall_s, "records": tap.records,
                          "requests": tap.requests}
     finally:
@@ -124,11 +156,42 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Wall time and requests per 1,000 records: P5 auto vs query, P6 shallow vs cap-only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    if p5r := results.get("p5"):
+        modes = ["auto", "query"]
+        axes[0].bar(modes, [p5r[m]["wall_s"] for m in modes], color=["tab:green", "tab:gray"])
+        axes[0].set_title(f"P5 backfill wall time (auto/query {p5r['wall_ratio']:.2f}x)")
+        axes[0].set_ylabel("seconds")
+        axes[1].bar(modes, [p5r[m]["requests_per_1000"] for m in modes],
+                    color=["tab:green", "tab:gray"])
+        axes[1].set_title(f"P5 requests per 1,000 records ({p5r['requests_ratio']:.1f}x fewer)")
+    if p6r := results.get("p6"):
+        names = ["shallow", "cap_only"]
+        axes[2].bar(["max_page_depth 50", "cap only"], [p6r[n]["wall_s"] for n in names],
+                    color=["tab:green", "tab:gray"])
+        axes[2].set_title(f"P6 busy day wall time ({p6r['wall_ratio']:.2f}x)")
+        axes[2].set_ylabel("seconds")
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"preset {results['preset']}: {results['sizes']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.backfill", description=__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
     parser.add_argument("--only", default="p5,p6")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--chart", type=Path, help="write the P5/P6 chart (PNG) here")
     args = parser.parse_args(argv)
     sizes = PRESETS[args.preset]
     parts = {p.strip() for p in args.only.split(",")}
@@ -141,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report(results), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.chart:
+        chart(results, args.chart)
     sys.stdout.flush()
     return 0
 

@@ -21,11 +21,23 @@ from tap_genesys_analytics import job_plan
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import GenesysAPIError
 from tap_genesys_analytics.job_plan import Segment
-from tap_genesys_analytics.job_reader import Event, JobReader, fetch_availability
-from tap_genesys_analytics.window_reader import WindowDone, WindowReader
+from tap_genesys_analytics.job_reader import JOBS_PATH, Event, JobReader
+from tap_genesys_analytics.window_reader import WindowDone, WindowReader, parse_instant
 from tap_genesys_analytics.windows import Window
 
 logger = logging.getLogger("tap_genesys_analytics.hybrid_reader")
+AVAILABILITY_PATH = JOBS_PATH + "/availability"
+
+
+def fetch_availability(client: GenesysClient) -> datetime:
+    """``dataAvailabilityDate``: job data is complete up to this instant."""
+    answer = client.request("GET", AVAILABILITY_PATH, what="jobs availability")
+    try:
+        return parse_instant(answer["dataAvailabilityDate"])
+    except (KeyError, ValueError):
+        raise GenesysAPIError(
+            f"jobs availability: no readable dataAvailabilityDate in {sorted(answer)[:5]}"
+        ) from None
 
 
 class HybridReader:

@@ -33,7 +33,6 @@ from tap_genesys_analytics.window_reader import WindowDone, WindowPage, parse_in
 from tap_genesys_analytics.windows import Window
 
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
-AVAILABILITY_PATH = JOBS_PATH + "/availability"
 RUNNING = ("QUEUED", "PENDING")
 RETRY_STATES = ("FAILED", "CANCELLED", "EXPIRED")
 #: without a Retry-After, a refused job submission is tried again after this many seconds
@@ -43,17 +42,6 @@ BUSY_GIVE_UP_S = 900.0
 
 logger = logging.getLogger("tap_genesys_analytics.job_reader")
 Event = WindowPage | WindowDone
-
-
-def fetch_availability(client: GenesysClient) -> datetime:
-    """``dataAvailabilityDate``: job data is complete up to this instant."""
-    answer = client.request("GET", AVAILABILITY_PATH, what="jobs availability")
-    try:
-        return parse_instant(answer["dataAvailabilityDate"])
-    except (KeyError, ValueError):
-        raise GenesysAPIError(
-            f"jobs availability: no readable dataAvailabilityDate in {sorted(answer)[:5]}"
-        ) from None
 
 
 @dataclass
