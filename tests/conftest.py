@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,14 @@ class TapRun:
     states: list[dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.records = [m["record"] for m in self.messages if m["type"] == "RECORD"]
+        self.records = self.rows("conversation_details")
         self.states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    def rows(self, stream: str) -> list[dict[str, Any]]:
+        """The RECORD messages' records of one stream."""
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def final_state(self) -> dict[str, Any]:
@@ -89,14 +95,29 @@ class TapRun:
         return [r["conversationId"] for r in self.records]
 
 
-def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
-    """Run the tap in-process; an exception is kept in ``run.error`` with the output so far."""
+def run_tap(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    streams: Iterable[str] | None = ("conversation_details",),
+) -> TapRun:
+    """Run the tap in-process with a catalog selecting ``streams`` (None: every stream); an
+    exception is kept in ``run.error`` with the output so far."""
     from tap_genesys_analytics.tap import TapGenesysAnalytics
 
+    catalog = None
+    if streams is not None:
+        wanted = set(streams)
+        catalog = TapGenesysAnalytics(config=copy.deepcopy(config)).catalog_dict
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] in wanted
     writer = CollectingWriter()
     tap = TapGenesysAnalytics(
         config=copy.deepcopy(config),
         state=copy.deepcopy(state) if state else None,
+        catalog=catalog,
         message_writer=writer,
     )
     tap.runtime = Injected.runtime or Runtime()  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from typing import Any
 
@@ -10,8 +9,7 @@ import jsonschema
 import pytest
 
 from tap_genesys_analytics.errors import GenesysAPIError
-from tap_genesys_analytics.tap import TapGenesysAnalytics
-from tests.conftest import CollectingWriter, Injected, TapRun
+from tests.conftest import TapRun, run_tap
 
 SIM_TABLES = {
     "users": "users",
@@ -29,22 +27,7 @@ STATUS = ("user_presence", "user_routing_status")
 
 def run_streams(config: dict[str, Any], selected: set[str], state: Any = None) -> TapRun:
     """Run the tap in-process with a catalog selecting only ``selected``."""
-    catalog = TapGenesysAnalytics(config=copy.deepcopy(config)).catalog_dict
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in selected
-    writer = CollectingWriter()
-    tap = TapGenesysAnalytics(
-        config=copy.deepcopy(config), catalog=catalog, state=state, message_writer=writer
-    )
-    tap.runtime = Injected.runtime  # type: ignore[attr-defined]
-    error: BaseException | None = None
-    try:
-        tap.sync_all()
-    except Exception as exc:
-        error = exc
-    return TapRun(writer.messages, tap, error)
+    return run_tap(config, state, streams=selected)
 
 
 def rows(run: TapRun, stream: str) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from tap_genesys_analytics.streams import STREAM_CLASSES
 from tap_genesys_analytics.tap import TapGenesysAnalytics
-from tests.conftest import CollectingWriter, Injected, TapRun, run_tap
+from tests.conftest import TapRun, run_tap
 
 CHILDREN = {
     "conversation_participants": ["conversationId", "participantId"],
@@ -25,20 +24,13 @@ CHILDREN = {
 }
 
 
+ALL = {"conversation_details", *CHILDREN}
+
+
 def run_selected(config: dict[str, Any], selected: set[str], state: Any = None) -> TapRun:
-    """Run the tap in-process with a catalog selecting only ``selected``."""
-    discovered = TapGenesysAnalytics(config=copy.deepcopy(config)).catalog_dict
-    for entry in discovered["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in selected
-    writer = CollectingWriter()
-    tap = TapGenesysAnalytics(
-        config=copy.deepcopy(config), catalog=discovered, state=state, message_writer=writer
-    )
-    tap.runtime = Injected.runtime  # type: ignore[attr-defined]
-    tap.sync_all()
-    return TapRun(writer.messages, tap)
+    run = run_tap(config, state, streams=selected)
+    assert run.error is None, run.error
+    return run
 
 
 def rows(run: TapRun, stream: str) -> list[dict[str, Any]]:
@@ -79,7 +71,7 @@ def test_discovery_lists_every_stream_with_keys_and_replication(sim, tap_config)
 
 
 def test_child_rows_equal_the_nested_data_of_their_parent(sim, tap_config):
-    run = run_tap(tap_config)
+    run = run_selected(tap_config, ALL)
     assert run.error is None
     parents = rows(run, "conversation_details")
     assert len(parents) > 300
@@ -99,7 +91,7 @@ def test_child_rows_equal_the_nested_data_of_their_parent(sim, tap_config):
 
 
 def test_rows_follow_their_parent_and_come_before_the_window_state(sim, tap_config):
-    run = run_tap(tap_config)
+    run = run_selected(tap_config, ALL)
     kinds = [(m["type"], m.get("stream")) for m in run.messages]
     first_child_record = kinds.index(("RECORD", "conversation_segments"))
     assert kinds.index(("SCHEMA", "conversation_segments")) < first_child_record
@@ -126,9 +118,9 @@ def test_selecting_only_a_child_writes_no_parent_record(sim, tap_config, child):
 def test_a_re_read_upserts_segments_instead_of_duplicating(sim, tap_config):
     """A late wrap-up segment arrives in a later read: same keys for the segments seen before."""
     config = {**tap_config, "start_date": "2024-05-07T00:00:00Z", "end_date": None}
-    first = run_tap(config)
+    first = run_selected(config, ALL)
     sim.advance(2 * 86400)
-    second = run_tap(config, state=first.final_state)
+    second = run_selected(config, ALL, first.final_state)
     keys = CHILDREN["conversation_segments"]
     before = {tuple(r[k] for k in keys) for r in rows(first, "conversation_segments")}
     after = {tuple(r[k] for k in keys) for r in rows(second, "conversation_segments")}
