@@ -42,7 +42,6 @@ MULTIGET_PATH = "/api/v2/analytics/conversations/details"
 PERMISSION = "analytics:conversationDetail:view"
 #: ids per multi-get request to start with; halved while the API refuses the size (400)
 MULTIGET_BATCH = 100
-DEFAULT_MAX_RESPONSE_MB = 64
 
 logger = logging.getLogger("tap_genesys_analytics.client")
 
@@ -121,8 +120,7 @@ class GenesysClient:
             retry_after_fallback_s=retry_after_fallback_s,
         )
         self.deadline_s = float(settings.request_timeout)
-        max_mb = getattr(settings, "max_response_mb", DEFAULT_MAX_RESPONSE_MB)
-        self.max_bytes = int(max_mb) * 1024 * 1024
+        self.max_bytes = settings.max_response_mb * 1024 * 1024
         self.redact = redactor or Redactor(settings.client_id, settings.client_secret)
         self.metrics = ClientMetrics()
         self.multiget_batch = MULTIGET_BATCH

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from typing_extensions import override
@@ -55,7 +55,6 @@ from tap_genesys_analytics.windows import (
 )
 
 OPEN_KEY = "open_conversations"
-DEFAULT_HORIZON = timedelta(days=30)
 
 
 class ConversationDetailsStream(GenesysStream):
@@ -181,7 +180,7 @@ class ConversationDetailsStream(GenesysStream):
         previous: datetime | None,
     ) -> Iterator[dict[str, Any]]:
         """The current version of open conversations that this run's windows do not re-read."""
-        horizon = getattr(settings, "open_conversation_horizon", DEFAULT_HORIZON)
+        horizon = settings.open_conversation_horizon
         abandoned = self._open.abandon_started_before(now - horizon)
         if abandoned:
             self.logger.warning(
