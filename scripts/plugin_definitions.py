@@ -111,13 +111,22 @@ def meltano_settings(info: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
+def stream_selection() -> list[str]:
+    """Meltano ``select`` rules: every stream of the tap, one line each (delete lines to
+    extract a subset; ``meltano select --list --all`` shows them)."""
+    from tap_genesys_analytics.streams import STREAM_CLASSES
+
+    return [f"{getattr(cls, 'name')}.*" for cls in STREAM_CLASSES]  # noqa: B009
+
+
 def hub_definition(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": EXTRACTOR,
         "namespace": "tap_genesys_analytics",
         "variant": "tap-genesys-analytics",
         "label": "Genesys Cloud Analytics",
-        "description": "Genesys Cloud conversation detail records",
+        "description": "Genesys Cloud analytics: conversation details and their normalized "
+        "tables, agent status history, and the reference tables that name the ids",
         "logo_url": "/assets/logos/extractors/genesys.png",
         "domain_url": "https://developer.genesys.cloud/analyticsdatamanagement/analytics/detail/",
         "repo": REPO,
@@ -129,6 +138,7 @@ def hub_definition(info: dict[str, Any]) -> dict[str, Any]:
         "capabilities": CAPABILITIES,
         "settings_group_validation": [sorted(info["settings"].get("required", []))],
         "settings": meltano_settings(info),
+        "select": stream_selection(),
     }
 
 
@@ -146,6 +156,7 @@ def render_meltano_yml(info: dict[str, Any]) -> str:
     extractor["capabilities"] = CAPABILITIES
     extractor["settings_group_validation"] = [sorted(info["settings"].get("required", []))]
     extractor["settings"] = [CommentedMap(s) for s in meltano_settings(info)]
+    extractor["select"] = stream_selection()
     buf = io.StringIO()
     yaml.dump(doc, buf)
     return buf.getvalue()

@@ -10,18 +10,8 @@ import pytest
 
 from tap_genesys_analytics.errors import GenesysAPIError
 from tests.conftest import TapRun, run_tap
+from tests.ground_truth import SIM_TABLES
 
-SIM_TABLES = {
-    "users": "users",
-    "routing_queues": "queues",
-    "routing_wrapup_codes": "wrapupcodes",
-    "routing_skills": "skills",
-    "routing_languages": "languages",
-    "divisions": "divisions",
-    "groups": "groups",
-    "presence_definitions": "presence_definitions",
-    "flows": "flows",
-}
 STATUS = ("user_presence", "user_routing_status")
 
 

@@ -11,19 +11,11 @@ import pytest
 from tap_genesys_analytics.streams import STREAM_CLASSES
 from tap_genesys_analytics.tap import TapGenesysAnalytics
 from tests.conftest import TapRun, run_tap
+from tests.ground_truth import KEYS, child_rows
 
-CHILDREN = {
-    "conversation_participants": ["conversationId", "participantId"],
-    "conversation_sessions": ["conversationId", "participantId", "sessionId"],
-    "conversation_segments": [
-        "conversationId", "participantId", "sessionId", "segmentStart", "segmentType"
-    ],
-    "conversation_session_metrics": [
-        "conversationId", "participantId", "sessionId", "name", "emitDate"
-    ],
-}
-
-
+CHILDREN = {name: KEYS[name] for name in KEYS if name.startswith("conversation_") and (
+    name != "conversation_details"
+)}
 ALL = {"conversation_details", *CHILDREN}
 
 
@@ -35,26 +27,6 @@ def run_selected(config: dict[str, Any], selected: set[str], state: Any = None) 
 
 def rows(run: TapRun, stream: str) -> list[dict[str, Any]]:
     return [m["record"] for m in run.messages if m["type"] == "RECORD" and m["stream"] == stream]
-
-
-def expected_rows(conversations: list[dict[str, Any]], stream: str) -> list[dict[str, Any]]:
-    out = []
-    for c in conversations:
-        base = {"conversationId": c["conversationId"], "conversationStart": c["conversationStart"]}
-        for p in c.get("participants", []):
-            p_row = {**base, **{k: v for k, v in p.items() if k != "sessions"}}
-            if stream == "conversation_participants":
-                out.append(p_row)
-            for s in p.get("sessions", []):
-                ids = {**base, "participantId": p["participantId"], "sessionId": s["sessionId"]}
-                if stream == "conversation_sessions":
-                    out.append({**ids, **{k: v for k, v in s.items()
-                                          if k not in ("segments", "metrics")}})
-                key = {"conversation_segments": "segments",
-                       "conversation_session_metrics": "metrics"}.get(stream)
-                if key:
-                    out.extend({**ids, **item} for item in s.get(key, []))
-    return out
 
 
 def test_discovery_lists_every_stream_with_keys_and_replication(sim, tap_config):
@@ -77,7 +49,7 @@ def test_child_rows_equal_the_nested_data_of_their_parent(sim, tap_config):
     assert len(parents) > 300
     for name, keys in CHILDREN.items():
         got = rows(run, name)
-        assert got == expected_rows(parents, name), name
+        assert got == child_rows(parents, name), name
         assert len({tuple(r[k] for k in keys) for r in got}) == len(got), f"{name}: keys unique"
         schema = TapGenesysAnalytics(config=tap_config).streams[name].schema
         validator = jsonschema.Draft7Validator(schema)

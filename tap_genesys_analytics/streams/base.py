@@ -13,7 +13,7 @@ import copy
 import sys
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from singer_sdk import Stream
@@ -22,10 +22,18 @@ from typing_extensions import override
 
 from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.client import GenesysClient
+from tap_genesys_analytics.errors import ConfigError
 from tap_genesys_analytics.http import Redactor, make_session
 from tap_genesys_analytics.runtime import Runtime
 from tap_genesys_analytics.schemas import load_schema
-from tap_genesys_analytics.settings import Settings, format_duration, validate_settings
+from tap_genesys_analytics.settings import (
+    Settings,
+    format_duration,
+    parse_datetime,
+    to_utc,
+    validate_settings,
+)
+from tap_genesys_analytics.windows import to_millis
 
 _CLIENT_ATTRIBUTE = "_genesys_api_client"
 
@@ -119,6 +127,26 @@ class GenesysStream(Stream):
             client = build_client(self.settings, self.runtime)
             setattr(self._tap, _CLIENT_ATTRIBUTE, client)
         return client
+
+    def stored_bookmark(self, now: datetime) -> datetime | None:
+        """The bookmark of the previous run's STATE (None when there is none).
+
+        A bookmark later than ``now`` is a config error: it would read nothing, forever.
+        """
+        state = self.stream_state
+        value = state.get("replication_key_value")
+        if not value or state.get("replication_key", self.replication_key) != self.replication_key:
+            return None
+        # plain datetime: pendulum DateTime(+00:00) - timedelta loses its tzinfo
+        bookmark = to_millis(to_utc(parse_datetime(str(value), "state")))
+        if bookmark > now:
+            raise ConfigError(
+                "state",
+                f"the {self.name} bookmark {bookmark.isoformat()} is later than now "
+                f"({now.isoformat()}); fix or delete the state (a bookmark in the future would "
+                "read nothing, forever)",
+            )
+        return bookmark
 
     def write_state(self, **values: Any) -> None:
         """Emit a STATE message with ``values`` set (a value of None removes the key)."""

@@ -32,7 +32,7 @@ from tap_genesys_analytics.errors import ConfigError, ExtractError
 from tap_genesys_analytics.hybrid_reader import make_reader
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
 from tap_genesys_analytics.schemas import unknown_field_paths
-from tap_genesys_analytics.settings import Settings, format_duration, parse_datetime, to_utc
+from tap_genesys_analytics.settings import Settings, format_duration
 from tap_genesys_analytics.streams.base import (
     DerivedStream,
     GenesysStream,
@@ -76,15 +76,6 @@ class ConversationDetailsStream(GenesysStream):
 
     # -- state -----------------------------------------------------------------------------
 
-    def stored_bookmark(self) -> datetime | None:
-        """The bookmark of the previous run's STATE (None when there is none)."""
-        state = self.stream_state
-        value = state.get("replication_key_value")
-        if not value or state.get("replication_key", self.replication_key) != self.replication_key:
-            return None
-        # plain datetime: pendulum DateTime(+00:00) - timedelta loses its tzinfo
-        return to_millis(to_utc(parse_datetime(str(value), "state")))
-
     def _load_open(self) -> OpenConversations:
         try:
             return OpenConversations.from_state(self.stream_state.get(OPEN_KEY))
@@ -115,13 +106,7 @@ class ConversationDetailsStream(GenesysStream):
         """Open conversations first, then every planned window in order; STATE per window."""
         settings, runtime = self.settings, self.runtime
         now = to_millis(runtime.now())
-        previous = self.stored_bookmark()
-        if previous is not None and previous > now:
-            raise ConfigError(
-                "state",
-                f"the bookmark {previous.isoformat()} is later than now ({now.isoformat()}); "
-                "fix or delete the state (a bookmark in the future would read nothing, forever)",
-            )
+        previous = self.stored_bookmark(now)
         self._open = self._load_open()
         start = resume_point(settings.start_date, previous, settings.lookback)
         end = to_millis(settings.end_date or now - settings.settle_lag)

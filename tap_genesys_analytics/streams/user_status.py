@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 
 from typing_extensions import override
 
-from tap_genesys_analytics.errors import ConfigError, ExtractError
-from tap_genesys_analytics.settings import parse_datetime, to_utc
+from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.streams.base import (
     DerivedStream,
     GenesysStream,
@@ -93,21 +92,12 @@ class UserPresenceStream(GenesysStream):
     replication_key = "startTime"
     periods_key = "primaryPresence"
 
-    def stored_bookmark(self) -> datetime | None:
-        """The bookmark of the previous run's STATE (None when there is none)."""
-        value = self.stream_state.get("replication_key_value")
-        if not value:
-            return None
-        return to_millis(to_utc(parse_datetime(str(value), "state")))
-
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """Presence periods of every window in order; routing periods to the child; STATE."""
         settings, runtime = self.settings, self.runtime
         now = to_millis(runtime.now())
-        previous = self.stored_bookmark()
-        if previous is not None and previous > now:
-            raise ConfigError("state", f"the {self.name} bookmark is later than now")
+        previous = self.stored_bookmark(now)
         start = resume_point(settings.start_date, previous, settings.lookback)
         end = to_millis(settings.end_date or now - settings.settle_lag)
         if start >= end:

@@ -157,7 +157,10 @@ class PostgresServer:
             self.port = free_port()
             opts = (
                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                # a UTC warehouse whatever the host zone (the suite runs in America/New_York):
+                # target-postgres stores timestamps without time zone, in the session's zone
+                "-c timezone=UTC"
             )
             try:
                 self._run(

@@ -113,6 +113,15 @@ def fault_sim(genesys_sim: Callable[..., Any]) -> Callable[..., Any]:
     return make
 
 
+@pytest.fixture
+def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
+    """3 days (2024-05-01 to 2024-05-04) x ~100 conversations (354); page size 10 -> 36 pages."""
+    server = fault_sim(conversations_per_day=100, data_start="2024-05-01T00:00:00Z",
+                       now="2024-05-04T06:00:00Z", rate_limit_per_minute=0)
+    secret_scan.sim = server
+    return server
+
+
 def query_statuses(sim: Any) -> dict[str, int]:
     """Status -> count of the details-query responses the simulator sent (0 = dropped)."""
     return dict(sim.stats["requests"].get(QUERY_PATH, {}))

@@ -23,15 +23,6 @@ pytestmark = pytest.mark.faults
 START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
 
 
-@pytest.fixture
-def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
-    """3 days x ~100 conversations; page size 10 -> ~36 pages."""
-    server = fault_sim(conversations_per_day=100, data_start=START, now="2024-05-04T06:00:00Z",
-                       rate_limit_per_minute=0)
-    secret_scan.sim = server
-    return server
-
-
 def missing_and_stale(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> tuple:
     latest = {r["conversationId"]: r for r in records}
     expected = {c["conversationId"]: c for c in truth}

@@ -32,15 +32,6 @@ START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
 DAY_ENDS = ["2024-05-02T00:00:00+00:00", "2024-05-03T00:00:00+00:00", "2024-05-04T00:00:00+00:00"]
 
 
-@pytest.fixture
-def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
-    """3 days x ~100 conversations (354); page size 10 -> 36 pages."""
-    server = fault_sim(conversations_per_day=100, data_start=START, now="2024-05-04T06:00:00Z",
-                       rate_limit_per_minute=0)
-    secret_scan.sim = server
-    return server
-
-
 def assert_complete(run: Any, sim: Any, end: str = END) -> None:
     """Exit 0, every conversation once with the API's content, STATE per window."""
     assert run.returncode == 0, run.stderr[-3000:]

@@ -38,14 +38,6 @@ START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
 
 
 @pytest.fixture
-def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
-    server = fault_sim(conversations_per_day=100, data_start=START, now="2024-05-04T06:00:00Z",
-                       rate_limit_per_minute=0)
-    secret_scan.sim = server
-    return server
-
-
-@pytest.fixture
 def runner(meltano: MeltanoRunner, pg_database: PgDatabase) -> MeltanoRunner:
     meltano.env.update(pg_database.target_postgres_env(SCHEMA))
     return meltano
