@@ -1,4 +1,4 @@
-"""Client-credentials tokens (reference §5): issue, expire (simulated clock), revoke."""
+"""Client-credentials tokens (docs/genesys-api.md §5): issue, expire (simulated clock), revoke."""
 
 from __future__ import annotations
 

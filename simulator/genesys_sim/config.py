@@ -100,7 +100,7 @@ class SimConfig:
     #: share of message/email conversations that stay open for 1..long_conversation_max_days
     long_conversation_fraction: float = 0.0
     long_conversation_max_days: int = 21
-    # limits (reference §1.4 / §9)
+    # limits (docs/genesys-api.md §1.4 / §9)
     max_interval_days: int = 7
     max_interval_days_filtered: int = 31
     max_page_size: int = 100
@@ -115,7 +115,8 @@ class SimConfig:
     users_any_includes_deleted: bool = True
     #: endpoint names (analyst.ENDPOINTS) that answer 403 missing.any.permissions
     forbidden_endpoints: tuple[str, ...] = ()
-    # async jobs (reference §2, §11; every uncertain fact is a switch, see docs/simulator.md)
+    # async jobs (docs/genesys-api.md §2, §11; every uncertain fact is a switch,
+    # see docs/simulator.md)
     data_availability_lag_s: int = 3 * 3600
     #: "truncate": a job returns data only up to dataAvailabilityDate; "include": up to now
     jobs_beyond_availability: str = "truncate"

@@ -2,7 +2,7 @@
 
 Per UTC day, a cheap *skeleton* (one tuple per conversation: timing, media, queue, agent, wrap-up
 code, ids) is generated from ``(seed, day)``. Full JSON records (participants, sessions, metrics,
-segments; reference §3) are rendered only for conversations actually served, from a
+segments; docs/genesys-api.md §3) are rendered only for conversations actually served, from a
 per-conversation seed, as seen at a given simulated "now" (ongoing, late wrap-up).
 """
 

@@ -1,4 +1,4 @@
-"""Genesys-shaped error bodies (reference §6) and the exception that carries them."""
+"""Genesys-shaped error bodies (docs/genesys-api.md §6) and the exception that carries them."""
 
 from __future__ import annotations
 
@@ -105,5 +105,8 @@ def rate_limited(retry_after: int) -> ApiError:
 
 
 def oauth_error(error: str, description: str) -> dict[str, str]:
-    """OAuth endpoint errors use the OAuth shape, not the platform ErrorBody (reference §5)."""
+    """OAuth endpoint errors use the OAuth shape, not the platform ErrorBody.
+
+    See docs/genesys-api.md §5.
+    """
     return {"error": error, "description": description}

@@ -1,4 +1,4 @@
-"""Async conversation detail jobs (reference §2, §11): limits, latency, snapshot results.
+"""Async conversation detail jobs (docs/genesys-api.md §2, §11): limits, latency, snapshot results.
 
 Every fact the reference leaves uncertain is a ``SimConfig`` switch (docs/simulator.md, "Async
 jobs"): results page size, concurrent-job limit (and its status), job interval limit, results

@@ -1,4 +1,7 @@
-"""Request validation (reference §1.1, §1.4, §2, §6), filters, interval matching and ordering."""
+"""Request validation, filters, interval matching and ordering.
+
+See docs/genesys-api.md §1.1, §1.4, §2 and §6.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per-token fixed-window rate limiter (reference §4): inin-ratelimit-* headers and 429s."""
+"""Per-token fixed-window rate limiter: inin-ratelimit-* headers and 429s.
+
+See docs/genesys-api.md §4.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures of the fault-injection suite (issue 5).
+"""Fixtures of the fault-injection suite.
 
 - ``fault_sim``: a simulator factory whose only client has a distinctive secret; every token it
   issues is recorded, and a :class:`RequestWatch` lets a test wait for "request N arrived"

@@ -1,4 +1,4 @@
-"""OAuth tokens (reference §5) and the per-token rate limiter (reference §4)."""
+"""OAuth tokens (docs/genesys-api.md §5) and the per-token rate limiter (docs/genesys-api.md §4)."""
 
 from __future__ import annotations
 

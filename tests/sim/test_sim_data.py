@@ -1,4 +1,4 @@
-"""Deterministic, lazy, realistic data (issue 2 "Data"; reference §3)."""
+"""Deterministic, lazy, realistic data (docs/simulator.md "Data"; docs/genesys-api.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault switches (docs/simulator.md "Faults"; reference §4, §8.2)."""
+"""Fault switches (docs/simulator.md "Faults"; docs/genesys-api.md §4, §8.2)."""
 
 from __future__ import annotations
 

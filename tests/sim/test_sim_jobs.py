@@ -1,4 +1,4 @@
-"""Async jobs API (reference §2, §8.7-§8.8)."""
+"""Async jobs API (docs/genesys-api.md §2, §8.7-§8.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Async jobs: the switches for uncertain facts (reference §2, §11), each plausible value."""
+"""Async jobs: the switches for uncertain facts, each plausible value.
+
+See docs/genesys-api.md §2 and §11.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Interval matching, filters, ordering and ground truth (reference §1.1-§1.3, §8)."""
+"""Interval matching, filters, ordering and ground truth (docs/genesys-api.md §1.1-§1.3, §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sync query validation and limits (reference §1.1, §1.4, §6, §9)."""
+"""Sync query validation and limits (docs/genesys-api.md §1.1, §1.4, §6, §9)."""
 
 from __future__ import annotations
 

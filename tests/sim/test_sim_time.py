@@ -1,4 +1,7 @@
-"""Simulated clock: visibility, ongoing conversations, late wrap-up (reference §8.4-§8.5)."""
+"""Simulated clock: visibility, ongoing conversations, late wrap-up.
+
+See docs/genesys-api.md §8.4-§8.5.
+"""
 
 from __future__ import annotations
 
