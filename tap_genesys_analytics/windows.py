@@ -2,7 +2,8 @@
 
 The API indexes conversations by the UTC day they started and searches only the days an
 interval touches (docs/genesys-api.md §1.2), so windows are ``[start, end)`` slices aligned to
-UTC day boundaries; sub-day sizes tile each day from midnight (the last slice of a day may be short).
+UTC day boundaries; sub-day sizes tile each day from midnight (the last slice of a day may be
+short).
 Each window owns the conversations whose ``conversationStart`` lies in it.
 
 One precision throughout: whole milliseconds. The API takes and returns instants with

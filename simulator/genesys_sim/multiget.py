@@ -1,6 +1,7 @@
 """Conversations by id (docs/genesys-api.md §1.6).
 
-``GET .../conversations/details?id=a,b,c`` (multi-get) and ``GET .../conversations/{conversationId}/details``. The id index and the id list parsing;
+``GET .../conversations/details?id=a,b,c`` (multi-get) and
+``GET .../conversations/{conversationId}/details``. The id index and the id list parsing;
 ``api.py`` renders the records exactly as the details query does at the current clock."""
 
 from __future__ import annotations
