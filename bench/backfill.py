@@ -40,6 +40,7 @@ class Sizes:
 PRESETS = {
     "full": Sizes(90, 10_000, 300, 150_000),
     "quick": Sizes(14, 2_000, 60, 30_000),
+    "medium": Sizes(30, 10_000, 300, 60_000),
 }
 LATENCY_S, PER_PAGE_S = 0.1, 0.05
 
