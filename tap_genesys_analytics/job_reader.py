@@ -148,13 +148,27 @@ class JobReader:
             and len(self._active) < 2 * self.max_jobs  # fulfilled jobs wait to be read
         ):
             run = _Run(self._groups[0])
-            if not self._submit(run):
-                return
+            try:
+                if not self._submit(run, shrinkable=len(run.group) > 1):
+                    return
+            except RequestRefused as exc:  # the job interval limit is undocumented
+                self._shrink(exc)
+                continue
             self._groups.popleft()
             self._active.append(run)
 
-    def _submit(self, run: _Run) -> bool:
-        """POST the job; False (and a time to try again) when the API has no free slot."""
+    def _shrink(self, refused: RequestRefused) -> None:
+        """The API refused a job of several windows (400): half as many a job from now on."""
+        half = max(1, len(self._groups[0]) // 2)
+        windows = [w for group in self._groups for w in group]
+        self._groups = deque(job_plan.group_windows(windows, half))
+        logger.info("jobs: a job of several windows was refused (%s); %d a job from now on",
+                    refused, half)
+
+    def _submit(self, run: _Run, shrinkable: bool = False) -> bool:
+        """POST the job; False (and a time to try again) when the API has no free slot.
+
+        ``shrinkable``: a 400 raises :class:`RequestRefused` (the caller cuts the group)."""
         now = self._now()
         if now < self._submit_after:
             return False
@@ -166,6 +180,7 @@ class JobReader:
                 what=f"job {run.interval} (submit)",
                 on_send=run.count,
                 busy_ok=True,
+                refused_ok=shrinkable,
             )
         except RequestBusy as exc:
             self._busy_since = self._busy_since or now

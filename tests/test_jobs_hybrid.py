@@ -259,3 +259,16 @@ def test_auto_uses_jobs_for_a_long_history(genesys_sim):
     assert details(run) == sim.ground_truth(SIM_DATA_START, end)
     assert requests_to(sim, JOBS) == {"202": 3}  # 05-01 .. 05-18 in weeks
     assert requests_to(sim, "/api/v2/analytics/conversations/details/query")  # the tail
+
+
+def test_a_refused_job_interval_is_cut_until_the_api_takes_it(genesys_sim):
+    from tests.conftest import use_clock
+
+    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
+                      rate_limit_per_minute=0, job_max_interval_days=2)
+    use_clock(sim.clock.now)
+    run = run_tap(config(sim, job_max_windows=5))
+    assert_ground_truth(sim, run)
+    created = requests_to(sim, JOBS)
+    assert created["400"] == 1  # 5 days refused once; then 2 windows a job
+    assert created["202"] == 3
