@@ -31,6 +31,7 @@ from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
 from tap_genesys_analytics.errors import ConfigError, StoppedError, TapError
+from tap_genesys_analytics.preflight import preflight_tap
 from tap_genesys_analytics.settings import (
     BY_NAME,
     REMOVED,
@@ -186,12 +187,17 @@ class TapGenesysAnalytics(Tap):
     def invoke(  # type: ignore[override]
         cls, *, about: bool = False, about_format: str | None = None,
         config: ConfigInput | None = None, state: t.IO[str] | None = None,
-        catalog: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None, preflight: bool = False,
     ) -> None:
         """Sync, after checking every input (bad input: one line, exit 2, no request)."""
         if about:
             cls.print_about(about_format)
             return
+        if preflight:  # read-only checks of the selected streams; exit 0 or 2 (preflight.py)
+            handle_stop_signals()
+            tap = cls.from_cli(config, None, catalog)
+            handle_stop_signals()
+            click.get_current_context().exit(preflight_tap(tap, as_json=about_format == "json"))
         handle_stop_signals()
         tap = cls.from_cli(config, state, catalog)
         cls.print_version(print_fn=cls.logger.info)
@@ -229,8 +235,12 @@ class TapGenesysAnalytics(Tap):
     def get_singer_command(cls) -> click.Command:
         """The SDK's command and options, run inside the one error boundary."""
         sdk = super().get_singer_command()
+        preflight = click.Option(
+            ["--preflight"], is_flag=True, help="Check permissions of the selected streams and "
+            "measure the API limits (read-only, at most 40 requests); --format json for JSON.",
+        )
         return _Command(
-            name=sdk.name, callback=sdk.callback, params=sdk.params, help=sdk.help,
+            name=sdk.name, callback=sdk.callback, params=[*sdk.params, preflight], help=sdk.help,
             context_settings=sdk.context_settings, logger=cls.logger,
         )
 
