@@ -373,7 +373,7 @@ class Preflight:
             self._call("DELETE", f"{JOBS_PATH}/{job_id}", what="preflight job (delete)",
                        final=True)
         except (TapError, _OutOfBudget) as exc:
-            limit.note += f"; job {job_id} not deleted ({exc}): it expires on its own"
+            limit.note += f"; job {job_id} not deleted ({self.redact.line(str(exc))}): it expires"
 
 
 def preflight_tap(tap: Any, *, as_json: bool = False) -> int:
@@ -384,5 +384,5 @@ def preflight_tap(tap: Any, *, as_json: bool = False) -> int:
     now = (runtime if isinstance(runtime, Runtime) else Runtime()).now
     probes = Preflight(settings, streams, now=now)
     report = probes.run()
-    click.echo(render(report, as_json, probes.redact))  # the redactor knows the token too
+    click.echo(render(report, as_json))  # free texts were redacted when recorded
     return report.exit_code

@@ -173,6 +173,20 @@ def test_forbidden_stream_cli_exit_2_names_stream_endpoint_permission(
     assert SIM_CLIENT_SECRET not in as_json.output
 
 
+def test_a_permission_named_authorization_survives_the_redactor(
+    genesys_sim: Callable[..., Any]
+) -> None:
+    sim = make_sim(genesys_sim, forbidden_endpoints=["divisions"])
+    report, _ = run(sim, {"divisions": ALL["divisions"]})
+    assert report.exit_code == 2
+    assert "divisions: GET /api/v2/authorization/divisions: 403, grant the permission " \
+        "authorization:division:view" in render(report, False)
+    document = json.loads(render(report, True))
+    assert document["streams"]["divisions"]["endpoints"][0]["permission"] == (
+        "authorization:division:view"
+    )
+
+
 def test_all_streams_ok_exit_0_within_the_request_bound(
     genesys_sim: Callable[..., Any]
 ) -> None:
@@ -184,7 +198,7 @@ def test_all_streams_ok_exit_0_within_the_request_bound(
     assert all(c.result == OK for c in report.checks.values())
     assert report.requests == total_requests(sim) <= MAX_REQUESTS  # token request included
     token = probes.tokens.token()
-    text = render(report, False, probes.redact) + render(report, True, probes.redact)
+    text = render(report, False) + render(report, True)
     assert token not in text and SIM_CLIENT_SECRET not in text
 
 
@@ -226,7 +240,7 @@ def test_bad_credentials_exit_2_without_the_secret(genesys_sim: Callable[..., An
     assert report.exit_code == 2
     assert report.token != OK and "credentials rejected" in report.token
     assert total_requests(sim) == 1  # the token request only
-    text = render(report, False, probes.redact)
+    text = render(report, False)
     assert "wrong-secret-value" not in text
     assert "no stream can run without a token" in text
 
