@@ -171,55 +171,94 @@ def table_exists(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(found and found[0])
 
 
+#: The analyst's join: handle time per queue, by name (segments name the queue of a session,
+#: the session's metrics its handle time, routing_queues the queue's name).
+QUEUE_HANDLE_SQL = """
+    SELECT q.name AS queue, count(*) AS handled, avg(m.value) / 60000.0 AS aht_min
+    FROM genesys.conversation_session_metrics m
+    JOIN (SELECT DISTINCT conversationid, sessionid, queueid
+          FROM genesys.conversation_segments WHERE queueid IS NOT NULL) s
+      ON s.conversationid = m.conversationid AND s.sessionid = m.sessionid
+    JOIN genesys.routing_queues q ON q.id = s.queueid
+    WHERE m.name = 'tHandle'
+    GROUP BY q.name ORDER BY handled DESC, queue LIMIT 5"""
+
 SUMMARY_SQL = {
-    "media": f"""
-        WITH sessions AS (
-            SELECT c.conversationid AS id,
-                   unnest(from_json(json_extract(c.participants, '$[*].sessions[*].mediaType'),
-                                    '["VARCHAR"]')) AS media
-            FROM {TABLE} c)
-        SELECT media, count(DISTINCT id) AS conversations
-        FROM sessions WHERE media IS NOT NULL
-        GROUP BY media ORDER BY conversations DESC, media""",
-    "wrapup": f"""
-        WITH codes AS (
-            SELECT unnest(from_json(json_extract(c.participants,
-                   '$[*].sessions[*].segments[*].wrapUpCode'), '["VARCHAR"]')) AS code
-            FROM {TABLE} c)
-        SELECT code, count(*) AS n FROM codes WHERE code IS NOT NULL
-        GROUP BY code ORDER BY n DESC, code LIMIT 5""",
-    "handle": f"""
-        WITH sessions AS (
-            SELECT unnest(from_json(json_extract(c.participants, '$[*].sessions[*]'),
-                   '["JSON"]')) AS s
-            FROM {TABLE} c),
-        metrics AS (
-            SELECT s->>'mediaType' AS media, unnest(from_json(s->'metrics', '["JSON"]')) AS m
-            FROM sessions)
-        SELECT media, count(*) AS handled, avg(CAST(m->>'value' AS DOUBLE)) / 1000.0 AS aht_s
-        FROM metrics WHERE m->>'name' = 'tHandle'
-        GROUP BY media ORDER BY handled DESC, media""",
+    "media": """
+        SELECT mediatype, count(DISTINCT conversationid) AS conversations
+        FROM genesys.conversation_sessions WHERE mediatype IS NOT NULL
+        GROUP BY mediatype ORDER BY conversations DESC, mediatype""",
+    "wrapup": """
+        SELECT coalesce(w.name, s.wrapupcode) AS wrap_up, count(*) AS n
+        FROM genesys.conversation_segments s
+        LEFT JOIN genesys.routing_wrapup_codes w ON w.id = s.wrapupcode
+        WHERE s.segmenttype = 'wrapup' AND s.wrapupcode IS NOT NULL
+        GROUP BY 1 ORDER BY n DESC, wrap_up LIMIT 5""",
+    "queues": QUEUE_HANDLE_SQL,
+    "occupancy": """
+        WITH periods AS (
+            SELECT userid, routingstatus,
+                   date_diff('second', CAST(starttime AS TIMESTAMP),
+                             CAST(coalesce(endtime, starttime) AS TIMESTAMP)) AS seconds
+            FROM genesys.user_routing_status)
+        SELECT u.name AS agent,
+               sum(seconds) FILTER (WHERE routingstatus IN ('INTERACTING', 'COMMUNICATING'))
+                 / nullif(sum(seconds) FILTER (WHERE routingstatus <> 'OFF_QUEUE'), 0)
+                 AS occupancy,
+               sum(seconds) FILTER (WHERE routingstatus <> 'OFF_QUEUE') / 3600.0 AS on_queue_h
+        FROM periods p JOIN genesys.users u ON u.id = p.userid
+        GROUP BY u.name HAVING on_queue_h > 0 ORDER BY occupancy DESC, agent LIMIT 5""",
     "ongoing": f"SELECT count(*) FROM {TABLE} WHERE conversationend IS NULL",
 }
+#: every table of the demo, each checked to hold rows after the load
+TABLES = (
+    "conversation_details", "conversation_participants", "conversation_sessions",
+    "conversation_segments", "conversation_session_metrics", "user_presence",
+    "user_routing_status", "users", "routing_queues", "routing_wrapup_codes", "routing_skills",
+    "routing_languages", "divisions", "groups", "presence_definitions", "flows",
+)
+
+
+def table_counts() -> dict[str, int]:
+    """Rows per table (0 for a table that is not there)."""
+    counts = {}
+    with duckdb.connect(str(DUCKDB_FILE), read_only=True) as con:
+        present = {row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'genesys'"
+        ).fetchall()}
+        for table in TABLES:
+            found = con.execute(f"SELECT count(*) FROM genesys.{table}").fetchone() if (
+                table in present) else (0,)
+            counts[table] = int(found[0]) if found else 0
+    return counts
 
 
 def print_summary() -> None:
+    counts = table_counts()
+    empty = [table for table, n in counts.items() if not n]
+    if empty:
+        raise DemoFailure(f"row check FAILED: no rows in {', '.join(empty)}")
     with duckdb.connect(str(DUCKDB_FILE), read_only=True) as con:
         media = con.execute(SUMMARY_SQL["media"]).fetchall()
         wrapups = con.execute(SUMMARY_SQL["wrapup"]).fetchall()
-        handle = con.execute(SUMMARY_SQL["handle"]).fetchall()
+        queues = con.execute(SUMMARY_SQL["queues"]).fetchall()
+        occupancy = con.execute(SUMMARY_SQL["occupancy"]).fetchall()
         ongoing = con.execute(SUMMARY_SQL["ongoing"]).fetchone()
+    print("\nRows per table: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     print("\nConversations per media type (a conversation counts once per media it used):")
     for name, count in media:
         print(f"  {name:<16}{count:>8}")
-    print("Top wrap-up codes (wrapUpCode ids on agent wrap-up segments):")
-    for code, count in wrapups:
-        print(f"  {code:<40}{count:>8}")
-    print("Average handle time (tHandle of agent sessions):")
-    for media, handled, aht in handle:
-        print(f"  {media:<16}{aht / 60:>6.1f} min over {handled} handled sessions")
+    print("Top wrap-up codes, by name (routing_wrapup_codes; system codes keep their id):")
+    for name, count in wrapups:
+        print(f"  {name:<40}{count:>8}")
+    print("Handle time by queue name (the join an analyst writes):" + QUEUE_HANDLE_SQL)
+    for queue, handled, aht in queues:
+        print(f"  {queue:<32}{aht:>6.1f} min over {handled} handled sessions")
+    print("Agent occupancy (INTERACTING share of on-queue time, from user_routing_status):")
+    for agent, share, hours in occupancy:
+        print(f"  {agent:<32}{(share or 0) * 100:>5.1f} % of {hours:.1f} h on queue")
     if ongoing:
-        print(f"Still ongoing at the simulated 'now': {ongoing[0]} (re-read by the next run)")
+        print(f"Still ongoing at the simulated 'now': {ongoing[0]} (followed by the next runs)")
 
 
 # --- the run ------------------------------------------------------------------------------------

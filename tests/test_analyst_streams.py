@@ -134,6 +134,8 @@ def test_status_periods_equal_the_ground_truth_once_per_key(sim, tap_config):
 def test_routing_status_alone_writes_no_presence_row(sim, tap_config):
     run = run_streams(tap_config, {"user_routing_status"})
     assert run.error is None
+    schemas = [m["stream"] for m in run.messages if m["type"] == "SCHEMA"]
+    assert schemas == ["user_routing_status"]  # once, not once per user
     assert rows(run, "user_routing_status") and not rows(run, "user_presence")
 
 

@@ -65,6 +65,8 @@ def test_child_rows_equal_the_nested_data_of_their_parent(sim, tap_config):
 def test_rows_follow_their_parent_and_come_before_the_window_state(sim, tap_config):
     run = run_selected(tap_config, ALL)
     kinds = [(m["type"], m.get("stream")) for m in run.messages]
+    for child in CHILDREN:  # one SCHEMA per table (the SDK's child syncs would send one a record)
+        assert kinds.count(("SCHEMA", child)) == 1, child
     first_child_record = kinds.index(("RECORD", "conversation_segments"))
     assert kinds.index(("SCHEMA", "conversation_segments")) < first_child_record
     parent_at = max(i for i, k in enumerate(kinds[:first_child_record])

@@ -106,6 +106,12 @@ class GenesysStream(Stream):
         """Unpartitioned (partitions left in an old state file are not replayed)."""
         return None
 
+    @override
+    def generate_child_contexts(self, record: Any, context: Any) -> Iterable[Any]:
+        """No SDK child syncs: it would sync each child once per record (a SCHEMA message
+        and a sync each time); derived tables are written by the parent's read instead."""
+        return ()
+
     # -- settings, clock, client -----------------------------------------------------------
 
     @property
@@ -180,11 +186,6 @@ class DerivedStream(GenesysStream):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """Nothing of its own: rows arrive through :meth:`write_rows`."""
-        return ()
-
-    @override
-    def generate_child_contexts(self, record: Any, context: Any) -> Iterable[Any]:
-        """No per-record syncs."""
         return ()
 
     def rows_of(self, record: dict[str, Any]) -> list[dict[str, Any]]:
