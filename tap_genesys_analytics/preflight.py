@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -44,7 +45,7 @@ from tap_genesys_analytics.client import (
     GenesysClient,
     RequestRefused,
 )
-from tap_genesys_analytics.errors import TapError
+from tap_genesys_analytics.errors import StoppedError, TapError
 from tap_genesys_analytics.http import Redactor, Reply, make_session
 from tap_genesys_analytics.hybrid_reader import AVAILABILITY_PATH
 from tap_genesys_analytics.job_reader import JOBS_PATH, RUNNING
@@ -72,6 +73,7 @@ from tap_genesys_analytics.windows import Window, to_millis
 MAX_REQUESTS = 40  # every HTTP request, the token request included
 MAX_SECONDS = 60.0
 PAGE_SIZES = (100, 200)  # details query: the tap's default, then the larger candidate
+SMALLEST_PAGE_SIZE = 25  # the details query's default page size
 MULTIGET_TRIES = 8
 JOB_PAGE_SIZES = (10000, 1000, 100)  # jobs results: largest first, the first accepted wins
 JOB_POLLS = 8
@@ -160,12 +162,20 @@ class Preflight:
         """Every probe, within the bounds; the report (secrets never in it)."""
         hour_end = to_millis(self._now()).replace(minute=0, second=0, microsecond=0)
         self.hour = Window(hour_end - timedelta(hours=1), hour_end)
+        # backstop for waits no guard sees (a rate window used up): closing the client ends
+        # them, and every later request is "not sent"
+        backstop = threading.Timer(
+            max(self.max_seconds - 2 * self.settings.request_timeout, 1.0), self.client.close
+        )
+        backstop.daemon = True
+        backstop.start()
         try:
             self._token()
             if self.report.token == OK:
                 self._permissions()
                 self._limits()
         finally:
+            backstop.cancel()
             self.client.close()
             self.report.requests = self.sent
             self.report.elapsed_s = self._clock() - self._started
@@ -204,7 +214,7 @@ class Preflight:
         check = self.report.checks.setdefault(endpoint, Check())
         try:
             answer = call()
-        except _OutOfBudget as exc:
+        except (_OutOfBudget, StoppedError) as exc:
             check.detail = str(exc)
             return None
         except TapError as exc:
@@ -254,25 +264,29 @@ class Preflight:
         self._jobs()
 
     def _page_size(self) -> list[str] | None:
-        """Details query ``pageSize``: 100 (the permission check too), then 200."""
+        """Details query ``pageSize``: 100 (the permission check too), then 200; a refused
+        100 is halved down to 25 (the API's default)."""
         limit = self.report.limits["details_page_size_max"] = Limit(note="not measured")
-        page, accepted = None, 0
-        for size in PAGE_SIZES:
+        page, accepted, size, notes = None, 0, PAGE_SIZES[0], []
+        while size:
             try:
                 answer = self._probe(QUERY, partial(
                     self._call, "POST", QUERY.path, json=self._body(size), refused_ok=True,
                     what=f"preflight details query (pageSize {size})"))
             except RequestRefused:
-                limit.note = f"pageSize {size} refused (HTTP 400)"
-                self.report.checks[QUERY] = Check(OK)
-                break
+                notes.append(f"pageSize {size} refused (HTTP 400)")
+                self.report.checks[QUERY] = Check(OK)  # a size refused: no permission problem
+                size = size // 2 if not accepted and size > SMALLEST_PAGE_SIZE else 0
+                continue
             if answer is None:
                 if accepted:  # the first size told the permission; keep its result
-                    limit.note = f"pageSize {size}: {self.report.checks[QUERY].detail}"
+                    notes.append(f"pageSize {size}: {self.report.checks[QUERY].detail}")
                     self.report.checks[QUERY] = Check(OK)
                 break
             accepted, page = size, page or answer
-            limit.note = f"pageSize {size} accepted (largest tried)"
+            notes.append(f"pageSize {size} accepted")
+            size = PAGE_SIZES[1] if size == PAGE_SIZES[0] else 0
+        limit.note = "; ".join(notes) or limit.note
         limit.value = accepted or None
         if page is None:
             return None

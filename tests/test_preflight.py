@@ -61,15 +61,21 @@ def total_requests(sim: Any) -> int:
 # -- each limit against each plausible answer ---------------------------------------------------
 
 
-@pytest.mark.parametrize("largest", [100, 200])
-def test_details_page_size(genesys_sim: Callable[..., Any], largest: int) -> None:
+@pytest.mark.parametrize(("largest", "note", "suggested"), [
+    (100, "pageSize 100 accepted; pageSize 200 refused (HTTP 400)", 100),
+    (200, "pageSize 100 accepted; pageSize 200 accepted", 100),  # the setting's own maximum
+    (50, "pageSize 100 refused (HTTP 400); pageSize 50 accepted", 50),
+])
+def test_details_page_size(
+    genesys_sim: Callable[..., Any], largest: int, note: str, suggested: int
+) -> None:
     sim = make_sim(genesys_sim, max_page_size=largest)
     report, _ = run(sim, {"conversation_details": ALL["conversation_details"]})
     limit = report.limits["details_page_size_max"]
     assert limit.value == largest
-    assert ("200 refused" in limit.note) is (largest == 100)
+    assert limit.note == note
     assert report.checks[QUERY].result == OK  # a refused size is no permission problem
-    assert report.suggested_settings()["page_size"] == 100  # the setting's own maximum
+    assert report.suggested_settings()["page_size"] == suggested
     assert report.exit_code == 0
 
 
