@@ -202,10 +202,10 @@ SUMMARY_SQL = {
                              CAST(coalesce(endtime, starttime) AS TIMESTAMP)) AS seconds
             FROM genesys.user_routing_status)
         SELECT u.name AS agent,
-               sum(seconds) FILTER (WHERE routingstatus IN ('INTERACTING', 'COMMUNICATING'))
-                 / nullif(sum(seconds) FILTER (WHERE routingstatus <> 'OFF_QUEUE'), 0)
+               sum(p.seconds) FILTER (WHERE p.routingstatus IN ('INTERACTING', 'COMMUNICATING'))
+                 / nullif(sum(p.seconds) FILTER (WHERE p.routingstatus <> 'OFF_QUEUE'), 0)
                  AS occupancy,
-               sum(seconds) FILTER (WHERE routingstatus <> 'OFF_QUEUE') / 3600.0 AS on_queue_h
+               sum(p.seconds) FILTER (WHERE p.routingstatus <> 'OFF_QUEUE') / 3600.0 AS on_queue_h
         FROM periods p JOIN genesys.users u ON u.id = p.userid
         GROUP BY u.name HAVING on_queue_h > 0 ORDER BY occupancy DESC, agent LIMIT 5""",
     "ongoing": f"SELECT count(*) FROM {TABLE} WHERE conversationend IS NULL",

@@ -50,8 +50,11 @@ CHUNK_BYTES = 64 * 1024
 LINE_LIMIT = 600
 
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
+#: an Authorization header or field with its value; not a permission name such as
+#: ``authorization:division:view`` (a value that is itself followed by a colon)
 _AUTH_HEADER = re.compile(
-    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|basic)\s+)?[^\s'\",;}]+"
+    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)"
+    r"(?:(?:bearer|basic)\s+[^\s'\",;}]+|(?![\w.-]*:)[^\s'\",;}]+)"
 )
 _TOKEN_FIELD = re.compile(
     r"(?i)((?:access_token|client_secret|password)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"

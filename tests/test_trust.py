@@ -316,3 +316,10 @@ def test_token_lifetime_and_retries_come_from_the_run_settings(sim, tap_config):
     run = run_tap({**tap_config, "max_retries": 1})
     assert isinstance(run.error, GenesysAPIError)
     assert sum(sim.stats["requests"]["/oauth/token"].values()) == 2
+
+
+def test_a_permission_named_authorization_is_not_taken_for_a_header():
+    redact = Redactor("id", "secret")
+    line = redact.line("403; the OAuth client needs the permission authorization:division:view")
+    assert line.endswith("authorization:division:view")
+    assert redact("authorization: Bearer abcdefghij") == f"authorization: {REDACTED}"
