@@ -321,7 +321,8 @@ def same_content(conv: dict[str, Any], end: datetime | None, participants: Any) 
 
 
 def records_read(log: str) -> int:
-    """Records the tap emitted this run (sum of singer-sdk record_count metrics)."""
+    """Conversations the tap emitted this run (singer-sdk record_count metrics of
+    conversation_details)."""
     total = 0
     for line in log.splitlines():
         start = line.find('{"type"')
@@ -331,7 +332,8 @@ def records_read(log: str) -> int:
             metric = json.loads(line[start:])
         except ValueError:
             continue
-        if metric.get("metric") == "record_count":
+        stream = (metric.get("tags") or {}).get("stream")
+        if metric.get("metric") == "record_count" and stream == "conversation_details":
             total += int(metric.get("value", 0))
     return total
 
