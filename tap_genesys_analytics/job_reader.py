@@ -35,6 +35,7 @@ from tap_genesys_analytics.windows import Window
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
 RUNNING = ("QUEUED", "PENDING")
 RETRY_STATES = ("FAILED", "CANCELLED", "EXPIRED")
+GAVE_UP = "GAVE_UP"  # resubmitted JOB_ATTEMPTS times: the run stops when it is its turn
 #: without a Retry-After, a refused job submission is tried again after this many seconds
 BUSY_WAIT_S = 5.0
 #: ... and given up after waiting this long in all for a free job slot
@@ -123,6 +124,8 @@ class JobReader:
                 front = self._active[0]
                 if front.state == "FULFILLED":
                     yield from self._read(front)
+                elif front.state == GAVE_UP:
+                    raise ExtractError(front.error)
                 elif front.state in RETRY_STATES:
                     self._retry(front, front.state)
                 elif front.state == "NEW":  # waiting for a free job slot
@@ -232,10 +235,15 @@ class JobReader:
         """Submit a job that ended FAILED / CANCELLED / EXPIRED again (bounded)."""
         detail = f": {run.error}" if run.error else ""
         if run.attempts >= job_plan.JOB_ATTEMPTS:
-            raise ExtractError(
+            run.error = (
                 f"job {run.interval} ended {state} {run.attempts} times{detail}; "
                 "the run stops after the windows before it"
             )
+            run.state = GAVE_UP
+            if run is self._active[0]:
+                raise ExtractError(run.error)
+            self._delete(run)
+            return  # raised when it is its turn: the windows before it are emitted first
         logger.warning(
             "job %s for %s ended %s%s; submitting it again", run.job_id, run.interval, state,
             detail,

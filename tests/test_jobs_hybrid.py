@@ -155,9 +155,15 @@ def test_failed_cancelled_expired_jobs_are_submitted_again(sim):
     assert requests_to(sim, JOBS)["202"] == 3 + 3  # 3 groups, 3 resubmissions
 
 
-def test_a_job_failing_every_time_stops_the_run_naming_its_interval(sim):
-    sim.jobs.script(["FULFILLED", "FAILED", "FAILED", "FAILED"])
-    run = run_tap(config(sim, job_max_windows=2, max_concurrent_jobs=1))
+@pytest.mark.parametrize(
+    ("in_flight", "outcomes"),
+    [(1, ["FULFILLED", "FAILED", "FAILED", "FAILED"]),
+     # three jobs at once: the second fails three times while the third succeeds
+     (3, ["FULFILLED", "FAILED", "FULFILLED", "FAILED", "FAILED"])],
+)
+def test_a_job_failing_every_time_stops_the_run_naming_its_interval(sim, in_flight, outcomes):
+    sim.jobs.script(outcomes)
+    run = run_tap(config(sim, job_max_windows=2, max_concurrent_jobs=in_flight))
     assert isinstance(run.error, ExtractError)
     assert str(run.error).startswith(
         "job 2024-05-03T00:00:00.000Z/2024-05-05T00:00:00.000Z ended FAILED 3 times")
