@@ -2,8 +2,8 @@
 
 - ``bare_loop``: the least a Python extractor can do — requests + json, each conversation written
   as one JSON line. No validation, no retries, sequential.
-- ``tutorial_loop``: a faithful port of the loop in the tutorial this project grew from
-  (``shared/reference/origin-tutorial.txt``), moved onto the real response shape
+- ``tutorial_loop``: a faithful port of the loop in the tutorial this project grew from (an
+  outside text, not in this repository), moved onto the real response shape
   (``conversations``/``totalHits`` instead of ``entities``/``pageCount``): sequential, a 0.5 s
   sleep after every page, a fixed 8 s sleep on every 429 without limit, all records kept in memory.
 """
