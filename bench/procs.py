@@ -110,11 +110,34 @@ class TapRun:
         return self.records / self.wall_s if self.wall_s else 0.0
 
 
-def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
-    """Run ``tap-genesys-analytics --config`` once; stdout to /dev/null."""
+def catalog_for(config_path: str, streams: tuple[str, ...]) -> str:
+    """A catalog file (from ``--discover``) selecting only ``streams``; its path."""
+    found = subprocess.run([str(TAP), "--config", config_path, "--discover"],
+                           capture_output=True, text=True, check=True).stdout
+    catalog = json.loads(found)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(catalog, handle)
+        return handle.name
+
+
+def run_tap(
+    config: dict[str, Any],
+    timeout_s: float = 1800,
+    streams: tuple[str, ...] = ("conversation_details",),
+) -> TapRun:
+    """Run ``tap-genesys-analytics --config --catalog`` once; stdout to /dev/null.
+
+    The figures are about ``conversation_details``: the catalog selects it alone by default
+    (the analyst streams would add their own reads to every comparison).
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(config, handle)
         config_path = handle.name
+    catalog_path = catalog_for(config_path, streams)
     tail: list[str] = []
     progress: list[tuple[float, int]] = []
     totals = {"records": 0, "pages": 0, "requests": 0}
@@ -123,7 +146,7 @@ def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
         with open(os.devnull, "wb") as devnull:
             started = time.monotonic()
             proc = subprocess.Popen(
-                [str(TAP), "--config", config_path],
+                [str(TAP), "--config", config_path, "--catalog", catalog_path],
                 stdout=devnull,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -160,6 +183,7 @@ def run_tap(config: dict[str, Any], timeout_s: float = 1800) -> TapRun:
             watcher.join(timeout=10)
     finally:
         os.unlink(config_path)
+        os.unlink(catalog_path)
     if proc.returncode != 0:
         raise RuntimeError(
             f"tap exited {proc.returncode}; last log lines:\n" + "\n".join(tail[-15:])
