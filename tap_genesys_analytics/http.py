@@ -46,7 +46,7 @@ REDACTED = "[REDACTED]"
 #: statuses worth another try: timeout, conflict (documented for the details endpoints),
 #: rate limit and server errors
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024  # read1() returns what has arrived, up to this
 LINE_LIMIT = 600
 
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")

@@ -85,7 +85,8 @@ def parse_instant(value: str) -> datetime:
     """Parse an API timestamp (``2024-05-01T10:00:00.123Z``) into an aware UTC datetime,
     floored to the millisecond (the precision of windows and bookmarks).
 
-    Raises ``ValueError`` for anything that is not an ISO-8601 date-time string.
+    Raises ``ValueError`` for anything that is not an ISO-8601 date-time string. (Per record:
+    the common case — UTC, whole milliseconds — takes no conversion.)
     """
     if not isinstance(value, str):
         raise ValueError(f"not a date-time string: {value!r}")
@@ -93,7 +94,9 @@ def parse_instant(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return to_millis(parsed)
+    elif parsed.utcoffset():
+        parsed = parsed.astimezone(timezone.utc)
+    return to_millis(parsed) if parsed.microsecond % 1000 else parsed
 
 
 @dataclass
