@@ -57,6 +57,7 @@ def make_client(server, **overrides):
         request_timeout=overrides.pop("request_timeout", 5.0),
         max_concurrency=overrides.pop("max_concurrency", 4),
         requests_per_minute=overrides.pop("requests_per_minute", 0),
+        max_response_mb=64,
     )
     tokens = overrides.pop("tokens", None) or FakeTokens()
     client = GenesysClient(
@@ -196,7 +197,8 @@ def test_400_is_not_retried_and_shows_message_code_context_and_interval(server):
         client.post_query(BODY, what=WHAT)
     text = str(err.value)
     assert len(server.seen) == 1
-    for part in ("Pagination may not exceed", "bad.request", "ctx-123", BODY["interval"], WHAT):
+    interval = str(BODY["interval"])
+    for part in ("Pagination may not exceed", "bad.request", "ctx-123", interval, WHAT):
         assert part in text
 
 

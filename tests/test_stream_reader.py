@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ class FakeAPI:
         rows = self.matching(interval)
         page = [] if glitch else rows[(number - 1) * size : number * size]
         total = int(len(rows) * self.total_hits_factor) + self.total_hits_bonus
-        answer = {} if self.omit_total else {"totalHits": total}
+        answer: dict[str, Any] = {} if self.omit_total else {"totalHits": total}
         if page:
             answer["conversations"] = [dict(c) for c in page]
         return answer
@@ -134,6 +135,7 @@ def test_window_done_comes_after_all_records_of_its_window():
         later = records_of(events[events.index(d) :])
         assert not any(d.window.owns(parse_instant(r["conversationStart"])) for r in later)
         # the announced pages, then one empty page ends the window (totalHits is approximate)
+        assert d.total_hits is not None
         assert d.pages == -(-d.total_hits // 10) + 1 and d.requests == d.pages
 
 

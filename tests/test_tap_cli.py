@@ -278,7 +278,7 @@ def test_tap_settings_are_validated_once_from_text_values(
 
     calls: list[object] = []
     real = tap_module.validate_settings
-    monkeypatch.setattr(tap_module, "validate_settings", lambda c: calls.append(c) or real(c))
+    monkeypatch.setattr(tap_module, "validate_settings", lambda c: calls.append(c) or real(c))  # type: ignore[func-returns-value]
     tap = TapGenesysAnalytics(config={
         "client_id": "x", "client_secret": SECRET, "start_date": "2024-05-01",
         "page_size": "50", "media_types": "voice,Chat", "request_timeout": "30.5",

@@ -77,7 +77,7 @@ def test_every_setting_flag_reaches_the_config():
         "--job-max-concurrent", "3", "--job-concurrency-scope", "client",
         "--job-concurrency-status", "409", "--job-concurrency-retry-after", "0"])
     cfg = config_from_args(args)
-    assert cfg.now.isoformat() == "2024-05-09T12:00:00+00:00"
+    assert cfg.now.isoformat() == "2024-05-09T12:00:00+00:00"  # type: ignore[union-attr]
     assert (cfg.data_availability_lag_s, cfg.jobs_beyond_availability, cfg.job_clock) == (
         7200, "include", "wall")
     assert (cfg.job_polls_queued, cfg.job_polls_pending, cfg.job_queue_s, cfg.job_run_s,

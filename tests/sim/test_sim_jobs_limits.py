@@ -270,7 +270,7 @@ def test_switches_reject_unknown_values():
                        ("job_concurrency_scope", "user"), ("job_concurrency_status", 503),
                        ("job_expired_results_status", 410)]:
         with pytest.raises(ValueError, match=f"^{key}: "):
-            SimConfig(**{key: value})
+            SimConfig(**{key: value})  # type: ignore[arg-type]
 
 
 def test_switches_through_the_control_endpoint(genesys_sim):

@@ -25,7 +25,8 @@ def client(sim):
 
 def _pages(client, size=100, interval=DAY):
     """Every page until the first empty one: [(ids, totalHits)]."""
-    out, number = [], 1
+    out: list = []
+    number = 1
     while True:
         body = client.query(interval, page_size=size, page_number=number).json()
         ids = [c["conversationId"] for c in body.get("conversations", [])]

@@ -43,7 +43,8 @@ def query(client: Client, interval: str = DAY6, page_size: int = 100, page_numbe
 
 def all_pages(client: Client, interval: str = DAY6, page_size: int = 100,
               **extra: Any) -> list[dict[str, Any]]:
-    out, number = [], 1
+    out: list[dict[str, Any]] = []
+    number = 1
     while True:
         body = query(client, interval, page_size, number, **extra)
         if "userDetails" not in body:
