@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -266,26 +267,35 @@ class JobReader:
     # -- results ------------------------------------------------------------------------------
 
     def _read(self, run: _Run) -> Iterator[Event]:
+        """The job's results pages, cut into windows; the next page is fetched (one thread)
+        while the current one is emitted."""
         run.emitted = 0
         cutter = WindowCutter(run.group)
-        cursor: str | None = None
-        while True:
-            try:
-                page = self._results_page(run, cursor)
-            except _Expired:
-                self._retry(run, "EXPIRED")
-                run.group = run.group[run.emitted :]  # what is left of it
-                return
-            try:
-                yield from self._cut_page(run, cutter, page)
-            except OutOfOrder as exc:
-                self._unordered(run, exc)
-                return
-            cursor = page.get("cursor") or None
-            if cursor is None:
-                break
-            self._poll_due()
-            self._submit_more()
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="genesys-job-results")
+        try:
+            future = ahead.submit(self._results_page, run, None)
+            while True:
+                try:
+                    page = future.result()
+                except _Expired:
+                    self._retry(run, "EXPIRED")
+                    run.group = run.group[run.emitted :]  # what is left of it
+                    return
+                cursor = page.get("cursor") or None
+                if cursor is not None:
+                    future = ahead.submit(self._results_page, run, cursor)
+                try:
+                    yield from self._cut_page(run, cutter, page)
+                except OutOfOrder as exc:
+                    wait([future])  # the page ahead is not used; the job is deleted after it
+                    self._unordered(run, exc)
+                    return
+                if cursor is None:
+                    break
+                self._poll_due()
+                self._submit_more()
+        finally:
+            ahead.shutdown(wait=True, cancel_futures=True)
         yield from self._close(run, cutter.finish())
         self._delete(run)
         self._active.remove(run)
