@@ -7,13 +7,13 @@ order; :mod:`~tap_genesys_analytics.hybrid_reader` combines the two). It keeps u
 submit, poll with backoff, cursor-paged results, delete; every call through
 :meth:`GenesysClient.request`, so the one rate budget pays for them). A job covers
 up to ``max_windows`` windows, asked in ``conversationStart`` order; its pages are cut into
-windows as they come (memory: the page emitted and the one fetched ahead). Results out of order
-before anything was emitted
-switch the run to one job per window, each window's records held and sorted before they are
-emitted (memory: one window); out of order after a window was emitted, the run stops with an
-error naming the interval. Job records lose participant ``attributes`` (the query does not
-serve them) and a record not final ``settle`` before the job's ``dataAvailabilityDate`` is
-replaced by its current version (multi-get), so both paths give the same records.
+windows as they come (memory: the page emitted and the one fetched ahead). Results out of
+order before anything was emitted switch the run to one job per window, each window's records
+held and sorted before they are emitted (memory: one window); out of order after a window was
+emitted, the run stops with an error naming the interval. Job records lose participant
+``attributes`` (the query does not serve them) and a record not final ``settle`` before the
+job's ``dataAvailabilityDate`` is replaced by its current version (multi-get), so both paths
+give the same records.
 """
 
 from __future__ import annotations
