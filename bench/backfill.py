@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,33 +42,9 @@ PRESETS = {
 LATENCY_S, PER_PAGE_S = 0.1, 0.05
 
 
-def run_tap(config: dict[str, Any], timeout_s: float = 7200) -> TapRun:
-    """``procs.run_tap`` with a catalog selecting ``conversation_details`` alone (the analyst
-    streams would add their own reads to both sides of every comparison)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config_path = os.path.join(tmp, "config.json")
-        with open(config_path, "w") as handle:
-            json.dump(config, handle)
-        found = subprocess.run([str(procs.TAP), "--config", config_path, "--discover"],
-                               capture_output=True, text=True, check=True).stdout
-        catalog = json.loads(found)
-        for entry in catalog["streams"]:
-            for metadata in entry["metadata"]:
-                if metadata["breadcrumb"] == []:
-                    metadata["metadata"]["selected"] = (
-                        entry["tap_stream_id"] == "conversation_details")
-        catalog_path = os.path.join(tmp, "catalog.json")
-        with open(catalog_path, "w") as handle:
-            json.dump(catalog, handle)
-        wrapper = os.path.join(tmp, "tap")
-        with open(wrapper, "w") as handle:
-            handle.write(f'#!/bin/sh\nexec "{procs.TAP}" --catalog "{catalog_path}" "$@"\n')
-        os.chmod(wrapper, 0o755)
-        real, procs.TAP = procs.TAP, Path(wrapper)
-        try:
-            return procs.run_tap(config, timeout_s=timeout_s)
-        finally:
-            procs.TAP = real
+def run_tap(config: dict[str, Any]) -> TapRun:
+    """The tap CLI with ``conversation_details`` alone selected (``procs.run_tap``)."""
+    return procs.run_tap(config, timeout_s=7200)
 
 
 def _sim(days: dict[date, int], now: date) -> Simulator:
