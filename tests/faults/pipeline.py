@@ -27,7 +27,11 @@ PIPELINE = ("run", "tap-genesys-analytics", "target-postgres")
 def tap_env(sim: Any, **settings: str) -> dict[str, str]:
     """Extractor settings as Meltano env vars (distinctive secret, small pages, no lookback)."""
     values = tap_config(sim, **{"max_concurrency": 2, "request_timeout": 30, **settings})
-    return {f"TAP_GENESYS_ANALYTICS_{k.upper()}": str(v) for k, v in values.items()}
+    env = {f"TAP_GENESYS_ANALYTICS_{k.upper()}": str(v) for k, v in values.items()}
+    # the fault scenarios are about conversation_details (the analyst tables have their own
+    # end-to-end test): Meltano's select extra, set as an env var, keeps the pipelines to it
+    env["TAP_GENESYS_ANALYTICS__SELECT"] = '["conversation_details.*"]'
+    return env
 
 
 def private_sys_dir(runner: MeltanoRunner) -> dict[str, str]:
