@@ -224,6 +224,22 @@ class CliRun:
         return {k: float(v) for k, v in (p.split("=") for p in text.split(", "))}
 
 
+def catalog_file(tmp_path: Path, streams: tuple[str, ...] = ("conversation_details",)) -> str:
+    """A catalog selecting only ``streams`` (the fault scenarios are about conversation_details;
+    the analyst tables have their own tests); its path."""
+    from tap_genesys_analytics.tap import TapGenesysAnalytics
+
+    config = {"client_id": "x", "client_secret": "y", "start_date": "2024-05-01"}
+    catalog = TapGenesysAnalytics(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    path = tmp_path / "tap-catalog.json"
+    path.write_text(json.dumps(catalog))
+    return str(path)
+
+
 def run_tap_cli(
     config: dict[str, Any], tmp_path: Path, *, state: dict[str, Any] | str | None = None,
     scan: SecretScan | None = None, timeout: float = 300,
@@ -231,7 +247,7 @@ def run_tap_cli(
     """``tap-genesys-analytics --config ... [--state ...]``; all output captured (and scanned)."""
     config_path = tmp_path / "tap-config.json"
     config_path.write_text(json.dumps(config))
-    command = [str(TAP), "--config", str(config_path)]
+    command = [str(TAP), "--config", str(config_path), "--catalog", catalog_file(tmp_path)]
     if state is not None:
         state_path = tmp_path / "tap-state.json"
         state_path.write_text(state if isinstance(state, str) else json.dumps(state))

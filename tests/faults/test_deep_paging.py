@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import ENV_PREFIX, TAP, SecretScan, query_statuses, tap_config
+from tests.faults.conftest import (
+    ENV_PREFIX,
+    TAP,
+    SecretScan,
+    catalog_file,
+    query_statuses,
+    tap_config,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -36,8 +43,9 @@ def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_4
     truth = sim.ground_truth_ids(HOT_DAY, NEXT_DAY)
     assert len(truth) > 100_000
 
+    # max_page_depth 1000: this scenario is the 100,000-result cap, not shallow windows
     config = tap_config(sim, start_date=HOT_DAY, end_date=NEXT_DAY, page_size=100,
-                        max_concurrency=4, request_timeout=60)
+                        max_concurrency=4, request_timeout=60, max_page_depth=1000)
     (tmp_path / "config.json").write_text(json.dumps(config))
     stderr_path = tmp_path / "stderr.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
@@ -46,7 +54,8 @@ def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_4
     bookmarks: list[str] = []
     started = time.monotonic()
     with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen([str(TAP), "--config", str(tmp_path / "config.json")],
+        proc = subprocess.Popen([str(TAP), "--config", str(tmp_path / "config.json"),
+                                 "--catalog", catalog_file(tmp_path)],
                                 stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=tmp_path)
         assert proc.stdout is not None
         for line in proc.stdout:
