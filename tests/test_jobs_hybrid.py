@@ -17,14 +17,7 @@ import pytest
 from tap_genesys_analytics import job_plan
 from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.window_reader import parse_instant
-from tests.conftest import (
-    SIM_DATA_START,
-    SIM_NOW,
-    CollectingWriter,
-    Injected,
-    TapRun,
-    tap_config_for,
-)
+from tests.conftest import SIM_DATA_START, SIM_NOW, run_tap, tap_config_for
 
 JOBS = "/api/v2/analytics/conversations/details/jobs"
 RESULTS = JOBS + "/{jobId}/results"
@@ -45,29 +38,6 @@ def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(job_plan, "job_body", spy)
     return bodies
-
-
-def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
-    """The tap in-process with only conversation_details selected (the other streams would
-    only slow these tests down)."""
-    from tap_genesys_analytics.runtime import Runtime
-    from tap_genesys_analytics.tap import TapGenesysAnalytics
-
-    catalog = TapGenesysAnalytics(config=dict(config)).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "conversation_details"
-    writer = CollectingWriter()
-    tap = TapGenesysAnalytics(config=dict(config), state=state, catalog=catalog,
-                              message_writer=writer)
-    tap.runtime = Injected.runtime or Runtime()  # type: ignore[attr-defined]
-    error: BaseException | None = None
-    try:
-        tap.sync_all()
-    except Exception as exc:
-        error = exc
-    return TapRun(writer.messages, tap, error)
 
 
 def details(run: Any) -> list[dict[str, Any]]:
