@@ -186,7 +186,9 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     meltano.run("run", "tap-genesys-analytics", "target-postgres",
                 extra_env=tap_env(sim, data_start, first_now))
     truth_1 = sim.ground_truth(data_start, first_now)
-    assert len({c["conversationStart"][:10] for c in truth_1}) == HISTORY_DAYS
+    # a multi-day history (one edge day can be nearly empty when the test starts just after
+    # midnight UTC: the clock is anchored to the real one)
+    assert len({c["conversationStart"][:10] for c in truth_1}) >= HISTORY_DAYS - 1
     rows_1 = table_rows(pg_database)
     assert_matches_truth(rows_1, truth_1)
     spot = max(truth_1, key=lambda c: len(c["participants"]))
