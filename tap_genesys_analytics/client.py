@@ -101,7 +101,6 @@ class GenesysClient:
     ) -> None:
         """Client for ``settings.api_url``; tokens come from ``token_provider``."""
         self.base_url = settings.api_url.rstrip("/")
-        self.url = self.base_url + QUERY_PATH
         self.tokens = token_provider
         self.session = session or make_session(settings.max_concurrency + 1)
         self._closed = threading.Event()

@@ -95,6 +95,19 @@ class TapRun:
         return [r["conversationId"] for r in self.records]
 
 
+def catalog_selecting(config: dict[str, Any], streams: Iterable[str]) -> dict[str, Any]:
+    """The tap's discovered catalog with only ``streams`` selected."""
+    from tap_genesys_analytics.tap import TapGenesysAnalytics
+
+    wanted = set(streams)
+    catalog: dict[str, Any] = TapGenesysAnalytics(config=copy.deepcopy(config)).catalog_dict
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    return catalog
+
+
 def run_tap(
     config: dict[str, Any],
     state: dict[str, Any] | None = None,
@@ -105,14 +118,7 @@ def run_tap(
     exception is kept in ``run.error`` with the output so far."""
     from tap_genesys_analytics.tap import TapGenesysAnalytics
 
-    catalog = None
-    if streams is not None:
-        wanted = set(streams)
-        catalog = TapGenesysAnalytics(config=copy.deepcopy(config)).catalog_dict
-        for entry in catalog["streams"]:
-            for meta in entry["metadata"]:
-                if meta["breadcrumb"] == []:
-                    meta["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    catalog = None if streams is None else catalog_selecting(config, streams)
     writer = CollectingWriter()
     tap = TapGenesysAnalytics(
         config=copy.deepcopy(config),

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import tap_config_for
+from tests.conftest import catalog_selecting, tap_config_for
 from tests.e2e.conftest import meltano, meltano_plugins, pg_database, pg_server  # noqa: F401
 
 CLIENT_ID = "fault-client"
@@ -227,14 +227,8 @@ class CliRun:
 def catalog_file(tmp_path: Path, streams: tuple[str, ...] = ("conversation_details",)) -> str:
     """A catalog selecting only ``streams`` (the fault scenarios are about conversation_details;
     the analyst tables have their own tests); its path."""
-    from tap_genesys_analytics.tap import TapGenesysAnalytics
-
     config = {"client_id": "x", "client_secret": "y", "start_date": "2024-05-01"}
-    catalog = TapGenesysAnalytics(config=config).catalog_dict
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    catalog = catalog_selecting(config, streams)
     path = tmp_path / "tap-catalog.json"
     path.write_text(json.dumps(catalog))
     return str(path)
