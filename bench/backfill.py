@@ -49,9 +49,23 @@ def run_tap(config: dict[str, Any]) -> TapRun:
 
 def _sim(days: dict[date, int], now: date) -> Simulator:
     hot = [f"--hot-day={day}={count}" for day, count in days.items()]
-    return Simulator(["--now", f"{now}T12:00:00Z", "--data-start", f"{DATA_START}T00:00:00Z",
-                      "--conversations-per-day", "0", "--job-clock", "wall",
-                      "--job-polls-queued", "0", "--job-polls-pending", "0", *hot])
+    return Simulator(
+        [
+            "--now",
+            f"{now}T12:00:00Z",
+            "--data-start",
+            f"{DATA_START}T00:00:00Z",
+            "--conversations-per-day",
+            "0",
+            "--job-clock",
+            "wall",
+            "--job-polls-queued",
+            "0",
+            "--job-polls-pending",
+            "0",
+            *hot,
+        ]
+    )
 
 
 def p5(sizes: Sizes) -> dict[str, Any]:
@@ -64,18 +78,29 @@ def p5(sizes: Sizes) -> dict[str, Any]:
         sim.configure(latency_s=0, rate_limit_per_minute=0)
         sim.warm(start, end)
         for mode in ("auto", "query"):
-            sim.configure(latency_s=LATENCY_S, latency_per_page_s=PER_PAGE_S,
-                          rate_limit_per_minute=sizes.rate, rate_limit_window_s=60)
+            sim.configure(
+                latency_s=LATENCY_S,
+                latency_per_page_s=PER_PAGE_S,
+                rate_limit_per_minute=sizes.rate,
+                rate_limit_window_s=60,
+            )
             sim.reset_stats()
-            tap = run_tap(tap_config(sim, start, end, extraction_mode=mode,
-                                     requests_per_minute=sizes.rate))
+            tap = run_tap(
+                tap_config(sim, start, end, extraction_mode=mode, requests_per_minute=sizes.rate)
+            )
             stats = sim.stats()
-            requests = sum(sum(v.values()) for k, v in stats["requests"].items()
-                           if "/conversations/" in k)
-            out[mode] = {"wall_s": tap.wall_s, "records": tap.records, "requests": requests,
-                         "requests_per_1000": 1000 * requests / max(tap.records, 1),
-                         "by_endpoint": {k: v for k, v in stats["requests"].items()
-                                         if "/conversations/" in k}}
+            requests = sum(
+                sum(v.values()) for k, v in stats["requests"].items() if "/conversations/" in k
+            )
+            out[mode] = {
+                "wall_s": tap.wall_s,
+                "records": tap.records,
+                "requests": requests,
+                "requests_per_1000": 1000 * requests / max(tap.records, 1),
+                "by_endpoint": {
+                    k: v for k, v in stats["requests"].items() if "/conversations/" in k
+                },
+            }
     finally:
         sim.stop()
     auto, query = out["auto"], out["query"]
@@ -94,12 +119,28 @@ def p6(sizes: Sizes) -> dict[str, Any]:
         sim.configure(latency_s=0, rate_limit_per_minute=0)
         sim.warm(start, end)
         for name, depth in (("shallow", 50), ("cap_only", 1000)):
-            sim.configure(latency_s=LATENCY_S, latency_per_page_s=PER_PAGE_S,
-                          rate_limit_per_minute=300, rate_limit_window_s=60)
-            tap = run_tap(tap_config(sim, start, end, extraction_mode="query",
-                                     max_page_depth=depth, requests_per_minute=300))
-            out[name] = {"max_page_depth": depth, "wall_s": tap.wall_s, "records": tap.records,
-                         "requests": tap.requests}
+            sim.configure(
+                latency_s=LATENCY_S,
+                latency_per_page_s=PER_PAGE_S,
+                rate_limit_per_minute=300,
+                rate_limit_window_s=60,
+            )
+            tap = run_tap(
+                tap_config(
+                    sim,
+                    start,
+                    end,
+                    extraction_mode="query",
+                    max_page_depth=depth,
+                    requests_per_minute=300,
+                )
+            )
+            out[name] = {
+                "max_page_depth": depth,
+                "wall_s": tap.wall_s,
+                "records": tap.records,
+                "requests": tap.requests,
+            }
     finally:
         sim.stop()
     out["wall_ratio"] = out["shallow"]["wall_s"] / out["cap_only"]["wall_s"]
@@ -107,25 +148,33 @@ def p6(sizes: Sizes) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"sizes: {results['preset']} {results['sizes']}; page latency {LATENCY_S} s + "
-             f"{PER_PAGE_S} s x (page - 1)"]
+    lines = [
+        f"sizes: {results['preset']} {results['sizes']}; page latency {LATENCY_S} s + "
+        f"{PER_PAGE_S} s x (page - 1)"
+    ]
     if r := results.get("p5"):
         lines.append(f"P5 backfill {r['range'][0]} .. {r['range'][1]}")
         for mode in ("auto", "query"):
             m = r[mode]
-            lines.append(f"  {mode:5}: {m['wall_s']:7.1f} s, {m['records']:,} records, "
-                         f"{m['requests']} requests = {m['requests_per_1000']:.2f} per 1,000")
-        lines.append(f"  auto/query wall = {r['wall_ratio']:.3f}x (target <= 0.3: "
-                     f"{'MET' if r['wall_ratio'] <= 0.3 else 'MISSED'}); requests per 1,000 "
-                     f"{r['requests_ratio']:.1f}x fewer (target >= 3: "
-                     f"{'MET' if r['requests_ratio'] >= 3 else 'MISSED'}); same records: "
-                     f"{r['same_records']}")
+            lines.append(
+                f"  {mode:5}: {m['wall_s']:7.1f} s, {m['records']:,} records, "
+                f"{m['requests']} requests = {m['requests_per_1000']:.2f} per 1,000"
+            )
+        lines.append(
+            f"  auto/query wall = {r['wall_ratio']:.3f}x (target <= 0.3: "
+            f"{'MET' if r['wall_ratio'] <= 0.3 else 'MISSED'}); requests per 1,000 "
+            f"{r['requests_ratio']:.1f}x fewer (target >= 3: "
+            f"{'MET' if r['requests_ratio'] >= 3 else 'MISSED'}); same records: "
+            f"{r['same_records']}"
+        )
     if r := results.get("p6"):
         lines.append(f"P6 busy day {r['conversations']:,} conversations, query path")
         for name in ("shallow", "cap_only"):
             m = r[name]
-            lines.append(f"  {name:8} (max_page_depth {m['max_page_depth']}): {m['wall_s']:7.1f} "
-                         f"s, {m['records']:,} records, {m['requests']} requests")
+            lines.append(
+                f"  {name:8} (max_page_depth {m['max_page_depth']}): {m['wall_s']:7.1f} "
+                f"s, {m['records']:,} records, {m['requests']} requests"
+            )
         lines.append(f"  shallow/cap-only wall = {r['wall_ratio']:.3f}x")
     return "\n".join(lines)
 
@@ -143,13 +192,17 @@ def chart(results: dict[str, Any], path: Path) -> None:
         axes[0].bar(modes, [p5r[m]["wall_s"] for m in modes], color=["tab:green", "tab:gray"])
         axes[0].set_title(f"P5 backfill wall time (auto/query {p5r['wall_ratio']:.2f}x)")
         axes[0].set_ylabel("seconds")
-        axes[1].bar(modes, [p5r[m]["requests_per_1000"] for m in modes],
-                    color=["tab:green", "tab:gray"])
+        axes[1].bar(
+            modes, [p5r[m]["requests_per_1000"] for m in modes], color=["tab:green", "tab:gray"]
+        )
         axes[1].set_title(f"P5 requests per 1,000 records ({p5r['requests_ratio']:.1f}x fewer)")
     if p6r := results.get("p6"):
         names = ["shallow", "cap_only"]
-        axes[2].bar(["max_page_depth 50", "cap only"], [p6r[n]["wall_s"] for n in names],
-                    color=["tab:green", "tab:gray"])
+        axes[2].bar(
+            ["max_page_depth 50", "cap only"],
+            [p6r[n]["wall_s"] for n in names],
+            color=["tab:green", "tab:gray"],
+        )
         axes[2].set_title(f"P6 busy day wall time ({p6r['wall_ratio']:.2f}x)")
         axes[2].set_ylabel("seconds")
     for ax in axes:

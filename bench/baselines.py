@@ -90,7 +90,10 @@ def bare_loop(
 
 
 def tutorial_loop(
-    api_url: str, token: str, intervals: Iterable[str], page_size: int = 100,
+    api_url: str,
+    token: str,
+    intervals: Iterable[str],
+    page_size: int = 100,
     max_pages: int | None = None,
 ) -> LoopResult:
     """The tutorial's ``fetch_all_conversations``, on the real envelope (see module docstring)."""

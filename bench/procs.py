@@ -112,8 +112,12 @@ class TapRun:
 
 def catalog_for(config_path: str, streams: tuple[str, ...]) -> str:
     """A catalog file (from ``--discover``) selecting only ``streams``; its path."""
-    found = subprocess.run([str(TAP), "--config", config_path, "--discover"],
-                           capture_output=True, text=True, check=True).stdout
+    found = subprocess.run(
+        [str(TAP), "--config", config_path, "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     catalog = json.loads(found)
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
@@ -164,9 +168,7 @@ def run_tap(
                         totals["requests"] += int(done.group(4))
                         progress.append((time.monotonic() - started, totals["pages"]))
                     elif metrics := _HTTP.search(line):
-                        http.update(
-                            {k: float(v) for k, v in _METRIC.findall(metrics.group(1))}
-                        )
+                        http.update({k: float(v) for k, v in _METRIC.findall(metrics.group(1))})
 
             reader = threading.Thread(target=read_log, daemon=True)
             reader.start()

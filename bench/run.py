@@ -104,10 +104,14 @@ def p1_cpu(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
         taps: list[TapRun] = []
         bares: list[tuple[LoopResult, float]] = []
         for _ in range(sizes.p1_rounds):
-            taps.append(run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM,
-                                           **QUERY_PATH)))
-            bares.append(in_process_cpu(lambda: bare_loop(sim.url, token, intervals(start, end),
-                                                          sink)))
+            taps.append(
+                run_tap(
+                    tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM, **QUERY_PATH)
+                )
+            )
+            bares.append(
+                in_process_cpu(lambda: bare_loop(sim.url, token, intervals(start, end), sink))
+            )
     tap = min(taps, key=lambda r: r.wall_s)
     bare, bare_cpu = min(bares, key=lambda b: b[0].seconds)
     return {
@@ -132,7 +136,10 @@ def p1_cpu(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
 
 
 def p2_wall(
-    sim: Simulator, days: tuple[int, int], latency_s: float, tutorial_pages: int,
+    sim: Simulator,
+    days: tuple[int, int],
+    latency_s: float,
+    tutorial_pages: int,
     concurrency: tuple[int, ...],
 ) -> dict[str, Any]:
     """Tap vs rate-limit floor vs tutorial loop, with page latency and a 300/min limit."""
@@ -143,19 +150,29 @@ def p2_wall(
     runs = []
     for workers in concurrency:
         sim.reset_stats()
-        tap = run_tap(tap_config(sim, start, end, max_concurrency=workers, **QUERY_PATH,
-                                 requests_per_minute=RATE_LIMIT))
+        tap = run_tap(
+            tap_config(
+                sim,
+                start,
+                end,
+                max_concurrency=workers,
+                **QUERY_PATH,
+                requests_per_minute=RATE_LIMIT,
+            )
+        )
         stats = sim.stats()
         floor_s = tap.pages * 60 / RATE_LIMIT
-        runs.append({
-            "max_concurrency": workers,
-            "tap": _tap_figures(tap),
-            "progress": tap.progress,
-            "floor_s": floor_s,
-            "floor_ratio": tap.wall_s / floor_s,
-            "sim_429_sent": stats.get("rate_limited", 0),
-            "sim_requests": stats.get("requests_total", 0),
-        })
+        runs.append(
+            {
+                "max_concurrency": workers,
+                "tap": _tap_figures(tap),
+                "progress": tap.progress,
+                "floor_s": floor_s,
+                "floor_ratio": tap.wall_s / floor_s,
+                "sim_429_sent": stats.get("rate_limited", 0),
+                "sim_requests": stats.get("requests_total", 0),
+            }
+        )
     token = fetch_token(sim.url, CLIENT_ID, CLIENT_SECRET)
     tutorial = tutorial_loop(sim.url, token, intervals(start, end), max_pages=tutorial_pages)
     per_page = tutorial.seconds / tutorial.pages
@@ -186,8 +203,9 @@ def p3_memory(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
     out = {}
     for name, days in (("small", sizes.p3_small_days), ("large", sizes.p3_large_days)):
         start, end = day_range(first_day, days)
-        tap = run_tap(tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM,
-                                 **QUERY_PATH))
+        tap = run_tap(
+            tap_config(sim, start, end, requests_per_minute=TAP_UNLIMITED_RPM, **QUERY_PATH)
+        )
         out[name] = {"range": [start, end], **_tap_figures(tap)}
     out["p3_ratio"] = out["large"]["peak_rss_mb"] / out["small"]["peak_rss_mb"]
     return out
@@ -250,8 +268,9 @@ def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str
             f"sizes: {results['preset']} {results['sizes']}",
         ]
         if results["preset"] != "full":
-            lines.append("(smoke sizes: start-up time dominates; the targets apply to the full "
-                         "preset)")
+            lines.append(
+                "(smoke sizes: start-up time dominates; the targets apply to the full preset)"
+            )
     if "p1" in sections and (p1 := results.get("p1")):
         tap, bare = p1["tap"], p1["bare"]
         lines += [
@@ -342,17 +361,36 @@ def chart(results: dict[str, Any], path: Path) -> None:
     for ax, p2 in zip(axes[0], parts, strict=True):
         pages = p2["pages"]
         tut = p2["tutorial"]
-        ax.plot([0, pages], [0, pages * 60 / p2["rate_limit_per_minute"]], "k--",
-                label=f"rate-limit floor ({p2['rate_limit_per_minute']}/min)")
+        ax.plot(
+            [0, pages],
+            [0, pages * 60 / p2["rate_limit_per_minute"]],
+            "k--",
+            label=f"rate-limit floor ({p2['rate_limit_per_minute']}/min)",
+        )
         measured = [0.0, *tut["page_times"]]
-        ax.plot(range(len(measured)), measured, color="tab:red", lw=2,
-                label=f"tutorial loop (measured, {tut['pages_measured']} pages)")
-        ax.plot([len(measured) - 1, pages], [measured[-1], tut["seconds_per_page"] * pages],
-                color="tab:red", ls=":", label="tutorial loop (extrapolated)")
+        ax.plot(
+            range(len(measured)),
+            measured,
+            color="tab:red",
+            lw=2,
+            label=f"tutorial loop (measured, {tut['pages_measured']} pages)",
+        )
+        ax.plot(
+            [len(measured) - 1, pages],
+            [measured[-1], tut["seconds_per_page"] * pages],
+            color="tab:red",
+            ls=":",
+            label="tutorial loop (extrapolated)",
+        )
         for run in p2["runs"]:
             points = [(0.0, 0), *run["progress"]]
-            ax.plot([p for _, p in points], [t for t, _ in points], marker="o", ms=3,
-                    label=f"tap, max_concurrency {run['max_concurrency']}")
+            ax.plot(
+                [p for _, p in points],
+                [t for t, _ in points],
+                marker="o",
+                ms=3,
+                label=f"tap, max_concurrency {run['max_concurrency']}",
+            )
         ax.set_title(f"{p2['latency_s']:g} s page latency, {pages} pages")
         ax.set_xlabel("pages")
         ax.set_ylabel("wall time (s)")
@@ -372,15 +410,30 @@ def show(results: dict[str, Any], section: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="full",
-                        help="data sizes (full = the issue's sizes, ~10 min)")
-    parser.add_argument("--quick", action="store_const", const="quick", dest="preset",
-                        help="same as --preset quick (a minute or two)")
-    parser.add_argument("--only", default="p1,p2,p3",
-                        help="comma-separated parts to run (p1, p2, p3; P4 comes with them; "
-                        "p5, p6: bench/backfill.py at the same preset, full or quick)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="full",
+        help="data sizes (full = the issue's sizes, ~10 min)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_const",
+        const="quick",
+        dest="preset",
+        help="same as --preset quick (a minute or two)",
+    )
+    parser.add_argument(
+        "--only",
+        default="p1,p2,p3",
+        help="comma-separated parts to run (p1, p2, p3; P4 comes with them; "
+        "p5, p6: bench/backfill.py at the same preset, full or quick)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--chart", type=Path, help="write the wall-time chart (PNG) here")
     return parser.parse_args(argv)
@@ -390,17 +443,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = PRESETS[args.preset]
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    results: dict[str, Any] = {"machine": machine(), "preset": args.preset,
-                               "sizes": asdict(sizes)}
+    results: dict[str, Any] = {"machine": machine(), "preset": args.preset, "sizes": asdict(sizes)}
     # one day range per part, so no part reads pages another part already had served
     p1_first = 0
     p2_first = p1_first + max(sizes.p1_days, sizes.p3_large_days)
     p2_slow_first = p2_first + sizes.p2_days
     last = p2_slow_first + sizes.p2_slow_days
-    hot_days = [f"--hot-day={DATA_START + timedelta(days=d)}={sizes.per_day}"
-                for d in range(last)]
-    sim = Simulator(["--now", SIM_NOW, "--data-start", f"{DATA_START}T00:00:00Z",
-                     "--conversations-per-day", "0", *hot_days])
+    hot_days = [f"--hot-day={DATA_START + timedelta(days=d)}={sizes.per_day}" for d in range(last)]
+    sim = Simulator(
+        [
+            "--now",
+            SIM_NOW,
+            "--data-start",
+            f"{DATA_START}T00:00:00Z",
+            "--conversations-per-day",
+            "0",
+            *hot_days,
+        ]
+    )
     started = time.monotonic()
     show(results, "head")
     try:
@@ -408,11 +468,17 @@ def main(argv: list[str] | None = None) -> int:
             results["p1"] = p1_cpu(sim, sizes, p1_first)
             show(results, "p1")
         if "p2" in parts:
-            results["p2"] = p2_wall(sim, (p2_first, sizes.p2_days), 0.4, sizes.p2_tutorial_pages,
-                                    (4,))
+            results["p2"] = p2_wall(
+                sim, (p2_first, sizes.p2_days), 0.4, sizes.p2_tutorial_pages, (4,)
+            )
             show(results, "p2")
-            results["p2_slow"] = p2_wall(sim, (p2_slow_first, sizes.p2_slow_days), 1.5,
-                                         sizes.p2_slow_tutorial_pages, sizes.p2_slow_concurrency)
+            results["p2_slow"] = p2_wall(
+                sim,
+                (p2_slow_first, sizes.p2_slow_days),
+                1.5,
+                sizes.p2_slow_tutorial_pages,
+                sizes.p2_slow_concurrency,
+            )
             show(results, "p2_slow")
         if "p3" in parts:
             results["p3"] = p3_memory(sim, sizes, p1_first)

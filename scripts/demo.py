@@ -212,10 +212,22 @@ SUMMARY_SQL = {
 }
 #: every table of the demo, each checked to hold rows after the load
 TABLES = (
-    "conversation_details", "conversation_participants", "conversation_sessions",
-    "conversation_segments", "conversation_session_metrics", "user_presence",
-    "user_routing_status", "users", "routing_queues", "routing_wrapup_codes", "routing_skills",
-    "routing_languages", "divisions", "groups", "presence_definitions", "flows",
+    "conversation_details",
+    "conversation_participants",
+    "conversation_sessions",
+    "conversation_segments",
+    "conversation_session_metrics",
+    "user_presence",
+    "user_routing_status",
+    "users",
+    "routing_queues",
+    "routing_wrapup_codes",
+    "routing_skills",
+    "routing_languages",
+    "divisions",
+    "groups",
+    "presence_definitions",
+    "flows",
 )
 
 
@@ -223,12 +235,18 @@ def table_counts() -> dict[str, int]:
     """Rows per table (0 for a table that is not there)."""
     counts = {}
     with duckdb.connect(str(DUCKDB_FILE), read_only=True) as con:
-        present = {row[0] for row in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'genesys'"
-        ).fetchall()}
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'genesys'"
+            ).fetchall()
+        }
         for table in TABLES:
-            found = con.execute(f"SELECT count(*) FROM genesys.{table}").fetchone() if (
-                table in present) else (0,)
+            found = (
+                con.execute(f"SELECT count(*) FROM genesys.{table}").fetchone()
+                if (table in present)
+                else (0,)
+            )
             counts[table] = int(found[0]) if found else 0
     return counts
 
@@ -291,11 +309,15 @@ def verify(sim: SimServer, now: datetime) -> tuple[TableSnapshot, int]:
         problems.append(f"{len(missing)} conversations missing, e.g. {sorted(missing)[:3]}")
     if extra:
         problems.append(f"{len(extra)} unexpected conversations, e.g. {sorted(extra)[:3]}")
-    stale = [cid for cid, (end, parts) in stored_content().items()
-             if cid in truth and not same_content(truth[cid], end, parts)]
+    stale = [
+        cid
+        for cid, (end, parts) in stored_content().items()
+        if cid in truth and not same_content(truth[cid], end, parts)
+    ]
     if stale:
-        problems.append(f"{len(stale)} rows differ from the API's current content, "
-                        f"e.g. {sorted(stale)[:3]}")
+        problems.append(
+            f"{len(stale)} rows differ from the API's current content, e.g. {sorted(stale)[:3]}"
+        )
     if problems:
         raise DemoFailure("row check FAILED: " + "; ".join(problems))
     return after, len(truth)
@@ -354,18 +376,26 @@ def run(args: argparse.Namespace) -> None:
         now=iso(now),
     )
     with SimServer(cfg) as sim:
-        print(f"Genesys simulator on {sim.base_url} (seed {SEED}, ~{CONVERSATIONS_PER_DAY}/day, "
-              f"data from {iso(DATA_START)}, simulated now {iso(now)})")
+        print(
+            f"Genesys simulator on {sim.base_url} (seed {SEED}, ~{CONVERSATIONS_PER_DAY}/day, "
+            f"data from {iso(DATA_START)}, simulated now {iso(now)})"
+        )
         if incremental:
-            print(f"Incremental run: saved bookmark {bookmark_before}; the tap resumes there "
-                  "minus its lookback (P3D) to pick up late changes.")
+            print(
+                f"Incremental run: saved bookmark {bookmark_before}; the tap resumes there "
+                "minus its lookback (P3D) to pick up late changes."
+            )
         else:
-            print("First run: full extraction from start_date "
-                  f"{iso(DATA_START)} (no saved state).")
+            print(f"First run: full extraction from start_date {iso(DATA_START)} (no saved state).")
         print("$ meltano --environment=demo run tap-genesys-analytics target-duckdb")
         started = time.monotonic()
-        meltano("run", "tap-genesys-analytics", "target-duckdb",
-                env=meltano_env(sim.base_url, now), log=True)
+        meltano(
+            "run",
+            "tap-genesys-analytics",
+            "target-duckdb",
+            env=meltano_env(sim.base_url, now),
+            log=True,
+        )
         elapsed = time.monotonic() - started
         requests = sim_request_count(sim)
         after, truth_count = verify(sim, now)
@@ -374,22 +404,29 @@ def run(args: argparse.Namespace) -> None:
     CLOCK_FILE.write_text(json.dumps({"now": iso(now)}))
     new = after.fingerprints.keys() - before.fingerprints.keys()
     updated = {
-        cid for cid, fp in after.fingerprints.items()
+        cid
+        for cid, fp in after.fingerprints.items()
         if cid in before.fingerprints and before.fingerprints[cid] != fp
     }
-    print(f"\nLoaded in {elapsed:.1f}s ({requests} API requests). Row check OK: {after.rows} rows "
-          f"in {TABLE} == {truth_count} conversations in the simulator, no duplicates, "
-          "content as the API returns it now.")
+    print(
+        f"\nLoaded in {elapsed:.1f}s ({requests} API requests). Row check OK: {after.rows} rows "
+        f"in {TABLE} == {truth_count} conversations in the simulator, no duplicates, "
+        "content as the API returns it now."
+    )
     print(f"Bookmark: {bookmark_before or '(none)'} -> {bookmark_after}")
     read = records_read(LOG_FILE.read_text())
     rest = read - len(new) - len(updated)
-    print(f"This run read {read} conversations: {len(new)} new, {len(updated)} updated "
-          "(ended, wrapped up or otherwise changed since the last run)"
-          + (f", {rest} re-read unchanged within the lookback." if incremental else "."))
+    print(
+        f"This run read {read} conversations: {len(new)} new, {len(updated)} updated "
+        "(ended, wrapped up or otherwise changed since the last run)"
+        + (f", {rest} re-read unchanged within the lookback." if incremental else ".")
+    )
     print_summary()
     print(f"\nDuckDB file: {DUCKDB_FILE}   log: {LOG_FILE}")
-    print("Run `make demo` again: the simulated clock moves on a day and the run is incremental."
-          "  `make clean-demo` starts over.")
+    print(
+        "Run `make demo` again: the simulated clock moves on a day and the run is incremental."
+        "  `make clean-demo` starts over."
+    )
 
 
 def use_dir(path: Path) -> None:

@@ -180,9 +180,10 @@ def _escape_description(row: str) -> str:
 
 def render_readme(markdown: str) -> str:
     """README.md with the settings table replaced by the tap's own (SKIPPED rows left out)."""
-    section = markdown[markdown.index("## Settings"):]
+    section = markdown[markdown.index("## Settings") :]
     rows = [
-        _escape_description(line) for line in section.splitlines()
+        _escape_description(line)
+        for line in section.splitlines()
         if line.startswith("|") and line.split("|")[1].strip().split(".")[0] not in SKIPPED
     ]
     text = README.read_text()

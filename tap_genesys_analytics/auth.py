@@ -140,8 +140,7 @@ class TokenProvider:
         if reply.status != 200:
             raise AuthError(
                 self.redact.line(
-                    f"token request to {self.token_url} failed: "
-                    f"{error_summary(reply, self.redact)}"
+                    f"token request to {self.token_url} failed: {error_summary(reply, self.redact)}"
                 )
             )
         return self._parse_token(reply)

@@ -46,8 +46,13 @@ def _node(item: Any, name: str, where: str, what: str, keys: tuple[str, ...]) ->
 
 
 def _enum(
-    item: Mapping[str, Any], key: str, allowed: tuple[str, ...], name: str, where: str,
-    *, required: bool = False,
+    item: Mapping[str, Any],
+    key: str,
+    allowed: tuple[str, ...],
+    name: str,
+    where: str,
+    *,
+    required: bool = False,
 ) -> None:
     if key not in item and required:
         raise ConfigError(name, f"{where}.{key} is required (one of {', '.join(allowed)})")

@@ -318,9 +318,7 @@ def error_summary(reply: Reply, redact: Redactor) -> str:
     """``HTTP 400 Bad Request; message: …; code: …; contextId: …`` (redacted, one line)."""
     fields = reply.json_object()
     parts = [f"HTTP {reply.status} {reply.reason}".rstrip()]
-    message = fields.get("message") or fields.get("description") or fields.get(
-        "error_description"
-    )
+    message = fields.get("message") or fields.get("description") or fields.get("error_description")
     if message:
         parts.append(f"message: {redact.line(str(message), 300)}")
     code = fields.get("code") or fields.get("error")

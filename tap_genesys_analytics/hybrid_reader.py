@@ -106,7 +106,8 @@ def make_reader(
         logger.info(
             "%s: %d window(s) %s .. %s (dataAvailabilityDate %s)",
             "Async jobs" if segment.path == "jobs" else "Details query",
-            len(segment.windows), segment.windows[0].start.isoformat(),
+            len(segment.windows),
+            segment.windows[0].start.isoformat(),
             segment.windows[-1].end.isoformat(),
             availability.isoformat() if availability else "unknown",
         )

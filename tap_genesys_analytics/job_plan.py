@@ -136,9 +136,7 @@ def poll_delays(
         delay = min(delay * factor, cap)
 
 
-def needs_refresh(
-    end: datetime | None, view: datetime, settle: timedelta
-) -> bool:
+def needs_refresh(end: datetime | None, view: datetime, settle: timedelta) -> bool:
     """True when a job record may differ from the current one: the conversation had not ended
     (``end`` None) or ended less than ``settle`` before the job's view instant ``view``."""
     return end is None or end > view - settle

@@ -167,8 +167,9 @@ class JobReader:
         half = max(1, len(self._groups[0]) // 2)
         windows = [w for group in self._groups for w in group]
         self._groups = deque(job_plan.group_windows(windows, half))
-        logger.info("jobs: a job of several windows was refused (%s); %d a job from now on",
-                    refused, half)
+        logger.info(
+            "jobs: a job of several windows was refused (%s); %d a job from now on", refused, half
+        )
 
     def _submit(self, run: _Run, shrinkable: bool = False) -> bool:
         """POST the job; False (and a time to try again) when the API has no free slot.
@@ -224,7 +225,9 @@ class JobReader:
 
     def _poll(self, run: _Run, retry: bool = True) -> str:
         status = self.client.request(
-            "GET", f"{JOBS_PATH}/{run.job_id}", what=f"job {run.interval} (status)",
+            "GET",
+            f"{JOBS_PATH}/{run.job_id}",
+            what=f"job {run.interval} (status)",
             on_send=run.count,
         )
         run.state = str(status.get("state") or "UNKNOWN").upper()
@@ -247,7 +250,10 @@ class JobReader:
             self._delete(run)
             return  # raised when it is its turn: the windows before it are emitted first
         logger.warning(
-            "job %s for %s ended %s%s; submitting it again", run.job_id, run.interval, state,
+            "job %s for %s ended %s%s; submitting it again",
+            run.job_id,
+            run.interval,
+            state,
             detail,
         )
         self._delete(run)
@@ -259,7 +265,9 @@ class JobReader:
         job_id, run.job_id = run.job_id, None
         try:
             self.client.request(
-                "DELETE", f"{JOBS_PATH}/{job_id}", what=f"job {run.interval} (delete)",
+                "DELETE",
+                f"{JOBS_PATH}/{job_id}",
+                what=f"job {run.interval} (delete)",
                 on_send=run.count,
             )
         except TapError as exc:  # results expire on their own
@@ -319,9 +327,12 @@ class JobReader:
                 params["cursor"] = cursor
             try:
                 page = self.client.request(
-                    "GET", f"{JOBS_PATH}/{run.job_id}/results", params=params,
+                    "GET",
+                    f"{JOBS_PATH}/{run.job_id}/results",
+                    params=params,
                     what=f"job {run.interval} results (page size {self.page_size})",
-                    on_send=run.count, refused_ok=True,
+                    on_send=run.count,
+                    refused_ok=True,
                 )
             except (RequestRefused, GenesysAPIError) as exc:
                 if self._gone(run):
@@ -330,7 +341,8 @@ class JobReader:
                     raise GenesysAPIError(f"job {run.interval} results: {exc}") from None
                 self.page_size = max(1, self.page_size // 2)
                 logger.info(
-                    "jobs: results page size refused (%s); using %d from now on", exc,
+                    "jobs: results page size refused (%s); using %d from now on",
+                    exc,
                     self.page_size,
                 )
                 continue
@@ -347,8 +359,9 @@ class JobReader:
     def _cut_page(self, run: _Run, cutter: WindowCutter, page: dict[str, Any]) -> Iterator[Event]:
         records = page.get("conversations") or []
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ExtractError(f"job {run.interval}: a results page whose 'conversations' is "
-                               "not a list of objects")
+            raise ExtractError(
+                f"job {run.interval}: a results page whose 'conversations' is not a list of objects"
+            )
         starts = []
         for record in records:
             try:
@@ -388,8 +401,9 @@ class JobReader:
         except ValueError:
             return self.availability
 
-    def _refresh(self, run: _Run, records: list[dict[str, Any]], view: datetime | None
-                 ) -> list[dict[str, Any]]:
+    def _refresh(
+        self, run: _Run, records: list[dict[str, Any]], view: datetime | None
+    ) -> list[dict[str, Any]]:
         """Records that may have changed since the job's view, replaced by their current
         version (multi-get), so they equal what the query serves now."""
         stale = []
@@ -422,7 +436,9 @@ class JobReader:
             ) from None
         logger.warning(
             "job %s: results are not in conversationStart order (%s); reading one job per "
-            "window from now on", run.interval, exc,
+            "window from now on",
+            run.interval,
+            exc,
         )
         self._ordered = False
         run.group = run.group[run.emitted :]

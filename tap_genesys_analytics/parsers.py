@@ -136,4 +136,4 @@ def sibling_url(url: str, prefix: str, other: str, missing: str, given: str) -> 
             missing, f"is required when {given} is set to a host not starting with {prefix!r}"
         )
     port = f":{parts.port}" if parts.port else ""
-    return parts._replace(netloc=other + host[len(prefix):] + port).geturl()
+    return parts._replace(netloc=other + host[len(prefix) :] + port).geturl()

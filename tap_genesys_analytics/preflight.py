@@ -129,7 +129,8 @@ class Preflight:
         max_seconds: float = MAX_SECONDS,
     ) -> None:
         self.settings = dataclasses.replace(
-            settings, max_retries=min(settings.max_retries, 1),
+            settings,
+            max_retries=min(settings.max_retries, 1),
             request_timeout=min(settings.request_timeout, REQUEST_TIMEOUT_S),
         )
         self._now, self._clock, self._sleep = now, clock, sleep
@@ -137,9 +138,13 @@ class Preflight:
         self.sent = 0
         self.last_status: int | None = None
         self.report = Report(
-            settings.api_url, settings.login_url, settings.region,
-            {name: stream_endpoints(cls, settings.extraction_mode)
-             for name, cls in streams.items()},
+            settings.api_url,
+            settings.login_url,
+            settings.region,
+            {
+                name: stream_endpoints(cls, settings.extraction_mode)
+                for name, cls in streams.items()
+            },
         )
         for endpoints in self.report.streams.values():
             for endpoint in endpoints:
@@ -148,13 +153,22 @@ class Preflight:
         session.hooks["response"].append(self._observe)
         self.redact = Redactor(settings.client_id, settings.client_secret)
         self.tokens = _MeasuringTokens(
-            settings.login_url, settings.client_id, settings.client_secret, session,
-            self.settings.request_timeout, max_retries=1, backoff_cap_s=1.0,
+            settings.login_url,
+            settings.client_id,
+            settings.client_secret,
+            session,
+            self.settings.request_timeout,
+            max_retries=1,
+            backoff_cap_s=1.0,
             redactor=self.redact,
         )
         self.client = GenesysClient(
-            self.settings, self.tokens, session=session, redactor=self.redact,
-            backoff_cap_s=1.0, retry_after_fallback_s=1.0,
+            self.settings,
+            self.tokens,
+            session=session,
+            redactor=self.redact,
+            backoff_cap_s=1.0,
+            retry_after_fallback_s=1.0,
         )
         self._started = clock()
 
@@ -189,13 +203,17 @@ class Preflight:
         self.last_status = response.status_code
         headers = response.headers
         if HEADER_ALLOWED in headers:
-            for key, name in (("allowed", HEADER_ALLOWED), ("count", HEADER_COUNT),
-                              ("reset_s", HEADER_RESET)):
+            for key, name in (
+                ("allowed", HEADER_ALLOWED),
+                ("count", HEADER_COUNT),
+                ("reset_s", HEADER_RESET),
+            ):
                 with contextlib.suppress(KeyError, ValueError):
                     self.report.rate_limit[key] = float(headers[name])
 
-    def _call(self, method: str, path: str, *, what: str, final: bool = False,
-              **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, what: str, final: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
         """One request through the client, if the bounds allow a call (and its one retry)."""
         reserve = 0 if final else 2  # room for the job's DELETE
         worst_s = 2 * self.settings.request_timeout + 1.0
@@ -240,15 +258,34 @@ class Preflight:
         for endpoint in self.report.checks:
             if endpoint.path.startswith("/api/v2/analytics"):
                 continue
-            params = {} if endpoint.path.endswith("/presence/definitions") else {
-                "pageSize": "1", "pageNumber": "1"}
-            self._probe(endpoint, partial(
-                self._call, "GET", endpoint.path, params=params, what=f"preflight {endpoint}",
-                permission=endpoint.permission))
+            params = (
+                {}
+                if endpoint.path.endswith("/presence/definitions")
+                else {"pageSize": "1", "pageNumber": "1"}
+            )
+            self._probe(
+                endpoint,
+                partial(
+                    self._call,
+                    "GET",
+                    endpoint.path,
+                    params=params,
+                    what=f"preflight {endpoint}",
+                    permission=endpoint.permission,
+                ),
+            )
         if USERS_QUERY in endpoints:
-            self._probe(USERS_QUERY, partial(
-                self._call, "POST", USERS_QUERY.path, what="preflight user details query",
-                json=self._body(1), permission=USERS_QUERY.permission))
+            self._probe(
+                USERS_QUERY,
+                partial(
+                    self._call,
+                    "POST",
+                    USERS_QUERY.path,
+                    what="preflight user details query",
+                    json=self._body(1),
+                    permission=USERS_QUERY.permission,
+                ),
+            )
 
     def _body(self, size: int) -> dict[str, Any]:
         return {"interval": self.hour.interval, "paging": {"pageSize": size, "pageNumber": 1}}
@@ -270,9 +307,17 @@ class Preflight:
         page, accepted, size, notes = None, 0, PAGE_SIZES[0], []
         while size:
             try:
-                answer = self._probe(QUERY, partial(
-                    self._call, "POST", QUERY.path, json=self._body(size), refused_ok=True,
-                    what=f"preflight details query (pageSize {size})"))
+                answer = self._probe(
+                    QUERY,
+                    partial(
+                        self._call,
+                        "POST",
+                        QUERY.path,
+                        json=self._body(size),
+                        refused_ok=True,
+                        what=f"preflight details query (pageSize {size})",
+                    ),
+                )
             except RequestRefused:
                 notes.append(f"pageSize {size} refused (HTTP 400)")
                 self.report.checks[QUERY] = Check(OK)  # a size refused: no permission problem
@@ -291,8 +336,11 @@ class Preflight:
         if page is None:
             return None
         found = page.get("conversations") or []
-        return [c["conversationId"] for c in found
-                if isinstance(c, dict) and isinstance(c.get("conversationId"), str)]
+        return [
+            c["conversationId"]
+            for c in found
+            if isinstance(c, dict) and isinstance(c.get("conversationId"), str)
+        ]
 
     def _multiget(self, ids: list[str]) -> None:
         """Ids per multi-get: 100 (the client's start), halved while refused, then bisected."""
@@ -305,9 +353,17 @@ class Preflight:
         good, bad, size = 0, None, top
         for _ in range(MULTIGET_TRIES):
             try:
-                answer = self._probe(MULTIGET, partial(
-                    self._call, "GET", MULTIGET_PATH, params={"id": ",".join(ids[:size])},
-                    refused_ok=size > 1, what=f"preflight multi-get ({size} ids)"))
+                answer = self._probe(
+                    MULTIGET,
+                    partial(
+                        self._call,
+                        "GET",
+                        MULTIGET_PATH,
+                        params={"id": ",".join(ids[:size])},
+                        refused_ok=size > 1,
+                        what=f"preflight multi-get ({size} ids)",
+                    ),
+                )
             except RequestRefused:
                 bad = size
                 self.report.checks[MULTIGET] = Check(OK)
@@ -320,15 +376,20 @@ class Preflight:
             size = (good + bad) // 2 if good else max(1, bad // 2)
         limit.value = good or None
         exact = bad is not None and bad - good <= 1
-        limit.note = (f"{bad} refused" if exact else
-                      f"at least this many ({bad} refused)" if bad else
-                      f"accepted; largest tried ({top} ids"
-                      f"{'; the client never sends more' if top == MULTIGET_BATCH else ' found'})")
+        limit.note = (
+            f"{bad} refused"
+            if exact
+            else f"at least this many ({bad} refused)"
+            if bad
+            else f"accepted; largest tried ({top} ids"
+            f"{'; the client never sends more' if top == MULTIGET_BATCH else ' found'})"
+        )
 
     def _jobs(self) -> None:
         """Availability lag, then one job over the probe hour: results page size; deleted."""
-        answer = self._probe(JOBS, partial(
-            self._call, "GET", AVAILABILITY_PATH, what="preflight jobs availability"))
+        answer = self._probe(
+            JOBS, partial(self._call, "GET", AVAILABILITY_PATH, what="preflight jobs availability")
+        )
         lag = self.report.limits["jobs_availability_lag_s"] = Limit(note="not measured")
         if answer is None:
             return
@@ -340,9 +401,17 @@ class Preflight:
             lag.note = "no readable dataAvailabilityDate"
         size = self.report.limits["jobs_results_page_size_max"] = Limit(note="not measured")
         try:
-            job = self._call("POST", JOBS_PATH, what="preflight job (submit)", json={
-                "interval": self.hour.interval, "order": "asc", "orderBy": "conversationStart",
-                "startOfDayIntervalMatching": True})
+            job = self._call(
+                "POST",
+                JOBS_PATH,
+                what="preflight job (submit)",
+                json={
+                    "interval": self.hour.interval,
+                    "order": "asc",
+                    "orderBy": "conversationStart",
+                    "startOfDayIntervalMatching": True,
+                },
+            )
         except (TapError, _OutOfBudget) as exc:
             size.note = f"no job: {self.redact.line(str(exc))}"
             return
@@ -367,15 +436,22 @@ class Preflight:
                 return
             for page_size in JOB_PAGE_SIZES:
                 try:
-                    self._call("GET", f"{JOBS_PATH}/{job_id}/results", refused_ok=True,
-                               params={"pageSize": str(page_size)},
-                               what=f"preflight job results (pageSize {page_size})")
+                    self._call(
+                        "GET",
+                        f"{JOBS_PATH}/{job_id}/results",
+                        refused_ok=True,
+                        params={"pageSize": str(page_size)},
+                        what=f"preflight job results (pageSize {page_size})",
+                    )
                 except RequestRefused:
                     limit.note = f"pageSize {page_size} refused (HTTP 400)"
                     continue
                 limit.value = page_size
-                limit.note = (f"accepted (largest tried); {limit.note}" if limit.note.endswith(
-                    "(HTTP 400)") else "accepted (largest tried)")
+                limit.note = (
+                    f"accepted (largest tried); {limit.note}"
+                    if limit.note.endswith("(HTTP 400)")
+                    else "accepted (largest tried)"
+                )
                 return
         except (TapError, _OutOfBudget) as exc:
             limit.note = f"not measured: {self.redact.line(str(exc))}"
@@ -384,8 +460,7 @@ class Preflight:
         if not job_id:
             return
         try:
-            self._call("DELETE", f"{JOBS_PATH}/{job_id}", what="preflight job (delete)",
-                       final=True)
+            self._call("DELETE", f"{JOBS_PATH}/{job_id}", what="preflight job (delete)", final=True)
         except (TapError, _OutOfBudget) as exc:
             limit.note += f"; job {job_id} not deleted ({self.redact.line(str(exc))}): it expires"
 

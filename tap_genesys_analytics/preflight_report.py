@@ -66,8 +66,11 @@ class Report:
         out: dict[str, list[tuple[Endpoint, Check]]] = {}
         for stream, endpoints in self.streams.items():
             bad = [(e, self.checks.get(e, Check())) for e in endpoints]
-            bad = [(e, c) for e, c in bad if c.result in (FORBIDDEN, MISSING, FAILED)
-                   or self.token != OK]
+            bad = [
+                (e, c)
+                for e, c in bad
+                if c.result in (FORBIDDEN, MISSING, FAILED) or self.token != OK
+            ]
             if bad:
                 out[stream] = bad
         return out
@@ -80,8 +83,10 @@ class Report:
     def suggested_settings(self) -> dict[str, int]:
         """Settings to copy into the config, from what this org answered (within bounds)."""
         out: dict[str, int] = {}
-        for setting, limit in (("page_size", "details_page_size_max"),
-                               ("job_page_size", "jobs_results_page_size_max")):
+        for setting, limit in (
+            ("page_size", "details_page_size_max"),
+            ("job_page_size", "jobs_results_page_size_max"),
+        ):
             value = self.limits.get(limit, Limit()).value
             if value is not None:
                 out[setting] = min(int(value), BY_NAME[setting].type.to_dict()["maximum"])
@@ -100,10 +105,18 @@ class Report:
             "region": self.region,
             "token": self.token,
             "streams": {
-                name: {"ok": name not in blocked, "endpoints": [
-                    {"endpoint": str(e), "permission": e.permission,
-                     "result": self.checks.get(e, Check()).result,
-                     "detail": self.checks.get(e, Check()).detail} for e in endpoints]}
+                name: {
+                    "ok": name not in blocked,
+                    "endpoints": [
+                        {
+                            "endpoint": str(e),
+                            "permission": e.permission,
+                            "result": self.checks.get(e, Check()).result,
+                            "detail": self.checks.get(e, Check()).detail,
+                        }
+                        for e in endpoints
+                    ],
+                }
                 for name, endpoints in self.streams.items()
             },
             "limits": {k: {"value": v.value, "note": v.note} for k, v in self.limits.items()},
@@ -115,8 +128,12 @@ class Report:
 
     def table(self) -> str:
         """The readable report: endpoints (with the streams needing them), limits, verdict."""
-        lines = [f"API {self.api_url}   login {self.login_url}   region {self.region}",
-                 f"token: {self.token}", "", f"{'ENDPOINT':<62} {'PERMISSION':<36} RESULT"]
+        lines = [
+            f"API {self.api_url}   login {self.login_url}   region {self.region}",
+            f"token: {self.token}",
+            "",
+            f"{'ENDPOINT':<62} {'PERMISSION':<36} RESULT",
+        ]
         for endpoint, check in self.checks.items():
             result = check.result.upper() if check.result != OK else OK
             shown = check.detail and check.result != FORBIDDEN  # the verdict names the grant
@@ -130,20 +147,29 @@ class Report:
             rate = ", ".join(f"{k} {v:g}" for k, v in self.rate_limit.items())
             lines.append(f"{'rate_limit (inin-ratelimit-*)':<32} {rate}")
         settings = self.suggested_settings()
-        lines += ["", "Settings to copy into your config (measured on this org, not stored): "
-                  + (json.dumps(settings) if settings else "none measured"),
-                  f"{self.requests} requests in {self.elapsed_s:.1f} s", ""]
+        lines += [
+            "",
+            "Settings to copy into your config (measured on this org, not stored): "
+            + (json.dumps(settings) if settings else "none measured"),
+            f"{self.requests} requests in {self.elapsed_s:.1f} s",
+            "",
+        ]
         blocked = self.blocked()
         if self.token != OK:
-            lines.append(f"RESULT: no stream can run without a token ({len(self.streams)} "
-                         "selected)")
+            lines.append(
+                f"RESULT: no stream can run without a token ({len(self.streams)} selected)"
+            )
         elif blocked:
-            lines.append(f"RESULT: {len(blocked)} of {len(self.streams)} selected streams "
-                         "cannot run:")
+            lines.append(
+                f"RESULT: {len(blocked)} of {len(self.streams)} selected streams cannot run:"
+            )
             for name, failures in blocked.items():
                 for endpoint, check in failures:
-                    why = (f"403, grant the permission {endpoint.permission}"
-                           if check.result == FORBIDDEN else check.result)
+                    why = (
+                        f"403, grant the permission {endpoint.permission}"
+                        if check.result == FORBIDDEN
+                        else check.result
+                    )
                     lines.append(f"  {name}: {endpoint}: {why}")
         else:
             lines.append(f"RESULT: all {len(self.streams)} selected streams can run")

@@ -336,8 +336,11 @@ def schema_error(schema: dict[str, Any], value: Any, name: str) -> None:
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     where = f"{where} " if where else ""
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
-    bounds = (f"more than {low} and at most {schema.get('maximum')}"
-              if "exclusiveMinimum" in schema else f"between {low} and {schema.get('maximum')}")
+    bounds = (
+        f"more than {low} and at most {schema.get('maximum')}"
+        if "exclusiveMinimum" in schema
+        else f"between {low} and {schema.get('maximum')}"
+    )
     bounds = bounds if low is not None else ""
     kind, got = error.validator, error.instance
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -381,11 +384,10 @@ def _resolve(v: dict[str, Any], region_given: bool, now: datetime) -> Settings:
         raise ConfigError("end_date", f"{iso(end)} must be after start_date {iso(start)}")
     if end is not None and end > now + MAX_END_DATE_AHEAD:
         raise ConfigError(
-            "end_date", f"{iso(end)} is more than a day in the future; leave it unset to read "
-            "up to now",
+            "end_date",
+            f"{iso(end)} is more than a day in the future; leave it unset to read up to now",
         )
     if v["window_size"] > timedelta(days=1) and v["window_size"] % timedelta(days=1):
         raise ConfigError("window_size", "sizes above one day must be whole days, e.g. P2D")
     v["request_timeout"] = float(v["request_timeout"])
     return Settings(api_url=api_url, login_url=login_url, **v)
-

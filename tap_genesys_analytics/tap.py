@@ -139,13 +139,17 @@ class TapGenesysAnalytics(Tap):
         """``TAP_GENESYS_ANALYTICS_<SETTING>`` variables as raw text (typed by validation)."""
         prefix = cls.name.upper().replace("-", "_") + "_"
         names = cls.full_schema()["properties"]
-        return {k: os.environ[prefix + k.upper()] for k in names
-                if prefix + k.upper() in os.environ}
+        return {
+            k: os.environ[prefix + k.upper()] for k in names if prefix + k.upper() in os.environ
+        }
 
     @classmethod
     def from_cli(
-        cls, config: ConfigInput | None, state: t.IO[str] | None = None,
-        catalog: t.IO[str] | None = None, **kwargs: t.Any,
+        cls,
+        config: ConfigInput | None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+        **kwargs: t.Any,
     ) -> TapGenesysAnalytics:
         """The tap for a CLI run: state and catalog files checked, config validated once."""
         config = config or ConfigInput()
@@ -160,7 +164,8 @@ class TapGenesysAnalytics(Tap):
             if config.parse_env or not cls.env_config():
                 raise
             raise ConfigError(  # the SDK reads TAP_GENESYS_ANALYTICS_* only with --config ENV
-                exc.setting, f"{exc.problem} ({cls.name.upper().replace('-', '_')}_* variables "
+                exc.setting,
+                f"{exc.problem} ({cls.name.upper().replace('-', '_')}_* variables "
                 "are set: pass --config ENV to read them)",
             ) from None
         finally:
@@ -185,9 +190,14 @@ class TapGenesysAnalytics(Tap):
     @override
     @classmethod
     def invoke(  # type: ignore[override]
-        cls, *, about: bool = False, about_format: str | None = None,
-        config: ConfigInput | None = None, state: t.IO[str] | None = None,
-        catalog: t.IO[str] | None = None, preflight: bool = False,
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: ConfigInput | None = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+        preflight: bool = False,
     ) -> None:
         """Sync, after checking every input (bad input: one line, exit 2, no request)."""
         if about:
@@ -236,12 +246,18 @@ class TapGenesysAnalytics(Tap):
         """The SDK's command and options, run inside the one error boundary."""
         sdk = super().get_singer_command()
         preflight = click.Option(
-            ["--preflight"], is_flag=True, help="Check permissions of the selected streams and "
+            ["--preflight"],
+            is_flag=True,
+            help="Check permissions of the selected streams and "
             "measure the API limits (read-only, at most 40 requests); --format json for JSON.",
         )
         return _Command(
-            name=sdk.name, callback=sdk.callback, params=[*sdk.params, preflight], help=sdk.help,
-            context_settings=sdk.context_settings, logger=cls.logger,
+            name=sdk.name,
+            callback=sdk.callback,
+            params=[*sdk.params, preflight],
+            help=sdk.help,
+            context_settings=sdk.context_settings,
+            logger=cls.logger,
         )
 
 
@@ -332,9 +348,7 @@ def check_state(text: str, logger: logging.Logger, now: datetime | None = None) 
     """A state file checked: never a silent full re-extraction, never a silent no-op."""
     state = load_json_object(text, "state")
     if set(state) == {"singer_state"} and isinstance(state["singer_state"], dict):
-        logger.warning(
-            "state: the file is a `meltano state get` payload; using its 'singer_state'"
-        )
+        logger.warning("state: the file is a `meltano state get` payload; using its 'singer_state'")
         state = state["singer_state"]
     bookmarks = state.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
@@ -342,7 +356,8 @@ def check_state(text: str, logger: logging.Logger, now: datetime | None = None) 
     foreign = sorted(set(bookmarks) - set(STREAM_NAMES))
     if foreign and len(foreign) == len(bookmarks):
         raise ConfigError(
-            "state", f"bookmarks are for stream(s) {', '.join(foreign)}, none of this tap's "
+            "state",
+            f"bookmarks are for stream(s) {', '.join(foreign)}, none of this tap's "
             f"streams ({', '.join(STREAM_NAMES)}): another tap's state? Remove it to start at "
             "start_date",
         )
@@ -360,8 +375,10 @@ def _check_stream_state(stream_state: t.Any, where: str, now: datetime) -> None:
     partitions = stream_state.get("partitions", [])
     if not isinstance(partitions, list):
         raise ConfigError("state", f"{where}.partitions must be an array")
-    entries = [(where, stream_state), *((f"{where}.partitions[{i}]", p)
-                                        for i, p in enumerate(partitions))]
+    entries = [
+        (where, stream_state),
+        *((f"{where}.partitions[{i}]", p) for i, p in enumerate(partitions)),
+    ]
     for path, entry in entries:
         if not isinstance(entry, dict):
             raise ConfigError("state", f"{path} must be an object")
@@ -376,12 +393,14 @@ def _check_stream_state(stream_state: t.Any, where: str, now: datetime) -> None:
             bookmark = to_utc(parse_datetime(value, "state"))
         except ConfigError:
             raise ConfigError(
-                "state", f"{path}.replication_key_value {value!r} is not an ISO-8601 "
+                "state",
+                f"{path}.replication_key_value {value!r} is not an ISO-8601 "
                 "date-time; fix or remove the state rather than re-extracting everything",
             ) from None
         if bookmark > now:
             raise ConfigError(
-                "state", f"{path}.replication_key_value {value} is later than now "
+                "state",
+                f"{path}.replication_key_value {value} is later than now "
                 f"({now.isoformat(timespec='seconds')}): the tap would read nothing; fix or "
                 "remove the state",
             )

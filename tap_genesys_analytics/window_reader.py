@@ -355,7 +355,11 @@ class WindowReader:
         self.windows_total += len(parts) - 1
         logger.info(
             "window %s: %s; split into %d windows (%s .. %s)",
-            job.window, reason, len(parts), parts[0], parts[-1],
+            job.window,
+            reason,
+            len(parts),
+            parts[0],
+            parts[-1],
         )
 
     def _advance_sequential(self, job: _Job) -> None:

@@ -10,10 +10,18 @@ KEYS: dict[str, list[str]] = {
     "conversation_participants": ["conversationId", "participantId"],
     "conversation_sessions": ["conversationId", "participantId", "sessionId"],
     "conversation_segments": [
-        "conversationId", "participantId", "sessionId", "segmentStart", "segmentType"
+        "conversationId",
+        "participantId",
+        "sessionId",
+        "segmentStart",
+        "segmentType",
     ],
     "conversation_session_metrics": [
-        "conversationId", "participantId", "sessionId", "name", "emitDate"
+        "conversationId",
+        "participantId",
+        "sessionId",
+        "name",
+        "emitDate",
     ],
     "user_presence": ["userId", "startTime"],
     "user_routing_status": ["userId", "startTime"],
@@ -43,10 +51,13 @@ def child_rows(conversations: list[dict[str, Any]], stream: str) -> list[dict[st
             for s in p.get("sessions", []):
                 ids = {**base, "participantId": p["participantId"], "sessionId": s["sessionId"]}
                 if stream == "conversation_sessions":
-                    out.append({**ids, **{k: v for k, v in s.items()
-                                          if k not in ("segments", "metrics")}})
-                key = {"conversation_segments": "segments",
-                       "conversation_session_metrics": "metrics"}.get(stream)
+                    out.append(
+                        {**ids, **{k: v for k, v in s.items() if k not in ("segments", "metrics")}}
+                    )
+                key = {
+                    "conversation_segments": "segments",
+                    "conversation_session_metrics": "metrics",
+                }.get(stream)
                 if key:
                     out.extend({**ids, **item} for item in s.get(key, []))
     return out

@@ -25,8 +25,9 @@ def rows(run: TapRun, stream: str) -> list[dict[str, Any]]:
 
 
 def schema_of(run: TapRun, stream: str) -> dict[str, Any]:
-    return next(m["schema"] for m in run.messages
-                if m["type"] == "SCHEMA" and m["stream"] == stream)
+    return next(
+        m["schema"] for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == stream
+    )
 
 
 # --- reference tables ------------------------------------------------------------------------
@@ -63,8 +64,11 @@ def test_every_id_in_conversations_resolves_to_a_reference_row(sim, tap_config):
     known = {stream: {r["id"] for r in rows(run, stream)} for stream in SIM_TABLES}
     missing: Counter[str] = Counter()
     for conversation in rows(run, "conversation_details"):
-        missing.update(f"division {d}" for d in conversation.get("divisionIds", [])
-                       if d not in known["divisions"])
+        missing.update(
+            f"division {d}"
+            for d in conversation.get("divisionIds", [])
+            if d not in known["divisions"]
+        )
         for participant in conversation["participants"]:
             if participant.get("userId") and participant["userId"] not in known["users"]:
                 missing[f"user {participant['userId']}"] += 1
@@ -76,8 +80,10 @@ def test_every_id_in_conversations_resolves_to_a_reference_row(sim, tap_config):
                     if segment.get("queueId") and segment["queueId"] not in known["routing_queues"]:
                         missing[f"queue {segment['queueId']}"] += 1
                     code = segment.get("wrapUpCode")
-                    if code and not code.startswith("ININ-") and (
-                        code not in known["routing_wrapup_codes"]
+                    if (
+                        code
+                        and not code.startswith("ININ-")
+                        and (code not in known["routing_wrapup_codes"])
                     ):
                         missing[f"wrap-up {code}"] += 1
                     for skill in segment.get("requestedRoutingSkillIds", []):
@@ -118,16 +124,21 @@ def test_status_periods_equal_the_ground_truth_once_per_key(sim, tap_config):
     run = run_streams(tap_config, set(STATUS))
     assert run.error is None
     start, end = "2024-05-01T00:00:00.000Z", "2024-05-04T00:00:00.000Z"
-    for stream, key in (("user_presence", "primaryPresence"),
-                        ("user_routing_status", "routingStatus")):
+    for stream, key in (
+        ("user_presence", "primaryPresence"),
+        ("user_routing_status", "routingStatus"),
+    ):
         got = [(r["userId"], r["startTime"]) for r in rows(run, stream)]
         assert len(got) == len(set(got)), f"{stream}: a period twice"
         assert sorted(got) == truth_periods(sim, start, end, key), stream
         validator = jsonschema.Draft7Validator(schema_of(run, stream))
         for row in rows(run, stream)[:200]:
             validator.validate(row)
-    bookmarks = [s["bookmarks"]["user_presence"]["replication_key_value"] for s in run.states
-                 if "replication_key_value" in s.get("bookmarks", {}).get("user_presence", {})]
+    bookmarks = [
+        s["bookmarks"]["user_presence"]["replication_key_value"]
+        for s in run.states
+        if "replication_key_value" in s.get("bookmarks", {}).get("user_presence", {})
+    ]
     assert bookmarks[-1].startswith("2024-05-0")
 
 
@@ -140,16 +151,24 @@ def test_routing_status_alone_writes_no_presence_row(sim, tap_config):
 
 
 def test_an_open_status_period_is_read_again_until_it_closes(sim, tap_config):
-    config = {**tap_config, "start_date": "2024-05-07T00:00:00Z", "end_date": None,
-              "lookback": "PT0S"}
+    config = {
+        **tap_config,
+        "start_date": "2024-05-07T00:00:00Z",
+        "end_date": None,
+        "lookback": "PT0S",
+    }
     first = run_streams(config, set(STATUS))
     assert first.error is None
-    open_periods = {(r["userId"], r["startTime"]) for r in rows(first, "user_routing_status")
-                    if "endTime" not in r}
+    open_periods = {
+        (r["userId"], r["startTime"])
+        for r in rows(first, "user_routing_status")
+        if "endTime" not in r
+    }
     assert open_periods, "scenario needs periods still open at the simulated now"
     sim.advance(3 * 86400)
     second = run_streams(config, set(STATUS), state=first.final_state)
     assert second.error is None
-    closed = {(r["userId"], r["startTime"]) for r in rows(second, "user_routing_status")
-              if "endTime" in r}
+    closed = {
+        (r["userId"], r["startTime"]) for r in rows(second, "user_routing_status") if "endTime" in r
+    }
     assert open_periods <= closed

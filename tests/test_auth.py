@@ -28,6 +28,7 @@ SECRET = "sim-secret-Do-Not-Print"
 
 # --- regions ---------------------------------------------------------------------------------
 
+
 def test_there_are_18_regions_matching_the_official_sdk_hosts() -> None:
     assert len(REGIONS) == 18
     sdk = {member.name: member.get_api_host() for member in PureCloudRegionHosts}
@@ -37,8 +38,15 @@ def test_there_are_18_regions_matching_the_official_sdk_hosts() -> None:
 @pytest.mark.parametrize("key", sorted(REGIONS))
 def test_every_region_resolves_from_all_three_spellings(key: str) -> None:
     region = REGIONS[key]
-    for spelling in (key, key.replace("_", "-"), region.domain, key.upper(), f" {region.domain} ",
-                     f"https://api.{region.domain}/", f"login.{region.domain}"):
+    for spelling in (
+        key,
+        key.replace("_", "-"),
+        region.domain,
+        key.upper(),
+        f" {region.domain} ",
+        f"https://api.{region.domain}/",
+        f"login.{region.domain}",
+    ):
         assert resolve_region(spelling) is region, spelling
     assert region.name == key.replace("_", "-")
     assert region.login_url == f"https://login.{region.domain}"
@@ -54,6 +62,7 @@ def test_unknown_region_is_a_config_error_naming_the_setting(value: str) -> None
 
 
 # --- a scripted local token endpoint ---------------------------------------------------------
+
 
 @dataclass
 class Reply:
@@ -88,8 +97,9 @@ class TokenServer:
                 form = parse_qs(self.rfile.read(length).decode())
                 reply = server.next_reply(Seen(self.path, dict(self.headers), form))
                 time.sleep(reply.delay_s)
-                raw = reply.body if isinstance(reply.body, bytes) else json.dumps(
-                    reply.body).encode()
+                raw = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
@@ -113,8 +123,11 @@ class TokenServer:
             if self.script:
                 return self.script.pop(0)
             self._issued += 1
-            body = {"access_token": f"token-{self._issued}", "token_type": "bearer",
-                    "expires_in": self.lifetime}
+            body = {
+                "access_token": f"token-{self._issued}",
+                "token_type": "bearer",
+                "expires_in": self.lifetime,
+            }
             return Reply(body=body, delay_s=self.delay_s)
 
     @property
@@ -156,6 +169,7 @@ def provider(url: str, clock: FakeClock | None = None, **kwargs: object) -> Toke
 
 
 # --- token fetching --------------------------------------------------------------------------
+
 
 def test_token_request_is_client_credentials_with_http_basic(server: TokenServer) -> None:
     tokens = provider(server.url + "/")
@@ -264,13 +278,15 @@ def test_invalidating_an_older_token_keeps_the_current_one(server: TokenServer) 
 
 # --- failures --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [400, 401, 403])
 def test_rejected_credentials_fail_fast_without_the_secret(
     server: TokenServer, clock: FakeClock, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    server.script = [Reply(status, {"error": "invalid_client",
-                                    "description": "client authentication failed"})]
+    server.script = [
+        Reply(status, {"error": "invalid_client", "description": "client authentication failed"})
+    ]
     tokens = provider(server.url, clock)
     with pytest.raises(AuthError) as info:
         tokens.token()
@@ -294,8 +310,11 @@ def test_an_echoed_secret_in_the_error_body_is_masked(server: TokenServer) -> No
 def test_429_on_the_token_endpoint_waits_retry_after_then_succeeds(
     server: TokenServer, clock: FakeClock
 ) -> None:
-    body = {"message": "Rate limit exceeded the maximum. Retry the request in [7] seconds",
-            "code": "too.many.requests.retry.after", "status": 429}
+    body = {
+        "message": "Rate limit exceeded the maximum. Retry the request in [7] seconds",
+        "code": "too.many.requests.retry.after",
+        "status": 429,
+    }
     server.script = [Reply(429, body, {"Retry-After": "7"}), Reply(429, body, {"Retry-After": "2"})]
     tokens = provider(server.url, clock)
     assert tokens.token() == "token-1"
@@ -313,8 +332,12 @@ def test_429_retry_after_is_honoured_in_real_time(server: TokenServer) -> None:
 def test_server_errors_are_retried_with_growing_backoff(
     server: TokenServer, clock: FakeClock
 ) -> None:
-    server.script = [Reply(503, {"code": "service.unavailable"}), Reply(502, b"<html>"),
-                     Reply(200, b"not json"), Reply(200, {"token_type": "bearer"})]
+    server.script = [
+        Reply(503, {"code": "service.unavailable"}),
+        Reply(502, b"<html>"),
+        Reply(200, b"not json"),
+        Reply(200, {"token_type": "bearer"}),
+    ]
     tokens = provider(server.url, clock, backoff_base_s=1.0, backoff_cap_s=30.0)
     assert tokens.token() == "token-1"
     assert server.requests == 5
@@ -351,8 +374,9 @@ def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
 
 def test_a_hanging_token_endpoint_times_out_and_is_retried(server: TokenServer) -> None:
     server.script = [Reply(delay_s=1.5, body={"access_token": "late", "expires_in": 60})]
-    tokens = TokenProvider(server.url, CLIENT_ID, SECRET, requests.Session(), 0.3,
-                           sleep=lambda s: None)
+    tokens = TokenProvider(
+        server.url, CLIENT_ID, SECRET, requests.Session(), 0.3, sleep=lambda s: None
+    )
     assert tokens.token() == "token-1"
     assert server.requests == 2
 
@@ -379,6 +403,7 @@ def test_after_a_definitive_failure_other_workers_get_the_error_without_new_requ
 
 # --- against the simulator ---------------------------------------------------------------------
 
+
 def test_simulator_issues_a_token_for_basic_credentials(genesys_sim: Callable[..., Any]) -> None:
     sim = genesys_sim(clients={"sim-client": "sim-secret"}, token_lifetime_s=600)
     tokens = TokenProvider(sim.base_url, "sim-client", "sim-secret", requests.Session(), 5.0)
@@ -387,9 +412,12 @@ def test_simulator_issues_a_token_for_basic_credentials(genesys_sim: Callable[..
     assert sim.stats["tokens_issued"] == 1
     response = requests.post(
         sim.base_url + "/api/v2/analytics/conversations/details/query",
-        json={"interval": "2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z",
-              "paging": {"pageSize": 1, "pageNumber": 1}},
-        headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        json={
+            "interval": "2024-05-01T00:00:00.000Z/2024-05-01T01:00:00.000Z",
+            "paging": {"pageSize": 1, "pageNumber": 1},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
     )
     assert response.status_code == 200, response.text
 

@@ -13,19 +13,48 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_runner_prints_every_figure_on_tiny_sizes(tmp_path: Path) -> None:
     results, png = tmp_path / "results.json", tmp_path / "chart.png"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--preset", "tiny", "--json", str(results),
-         "--chart", str(png)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--preset",
+            "tiny",
+            "--json",
+            str(results),
+            "--chart",
+            str(png),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     for figure in (
-        "machine:", "CPUs", "Python",
-        "P1 CPU", "tap (CLI process)", "bare loop", "records/s", "CPU", "tap/bare records/s",
-        "P2 wall", "floor", "x floor", "tutorial loop: measured", "extrapolated",
-        "faster", "429s received by the tap", "max_concurrency",
-        "P2 wall, slow pages", "latency 1.5 s/page",
-        "P3 memory", "peak RSS", "MB",
+        "machine:",
+        "CPUs",
+        "Python",
+        "P1 CPU",
+        "tap (CLI process)",
+        "bare loop",
+        "records/s",
+        "CPU",
+        "tap/bare records/s",
+        "P2 wall",
+        "floor",
+        "x floor",
+        "tutorial loop: measured",
+        "extrapolated",
+        "faster",
+        "429s received by the tap",
+        "max_concurrency",
+        "P2 wall, slow pages",
+        "latency 1.5 s/page",
+        "P3 memory",
+        "peak RSS",
+        "MB",
         "P4 requests per 1,000 records",
     ):
         assert figure in out, f"{figure!r} missing from:\n{out}"

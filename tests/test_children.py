@@ -13,9 +13,11 @@ from tap_genesys_analytics.tap import TapGenesysAnalytics
 from tests.conftest import TapRun, run_tap
 from tests.ground_truth import KEYS, child_rows
 
-CHILDREN = {name: KEYS[name] for name in KEYS if name.startswith("conversation_") and (
-    name != "conversation_details"
-)}
+CHILDREN = {
+    name: KEYS[name]
+    for name in KEYS
+    if name.startswith("conversation_") and (name != "conversation_details")
+}
 ALL = {"conversation_details", *CHILDREN}
 
 
@@ -69,10 +71,15 @@ def test_rows_follow_their_parent_and_come_before_the_window_state(sim, tap_conf
         assert kinds.count(("SCHEMA", child)) == 1, child
     first_child_record = kinds.index(("RECORD", "conversation_segments"))
     assert kinds.index(("SCHEMA", "conversation_segments")) < first_child_record
-    parent_at = max(i for i, k in enumerate(kinds[:first_child_record])
-                    if k == ("RECORD", "conversation_details"))
-    assert all(k[1] != "conversation_details" or k[0] != "STATE"
-               for k in kinds[parent_at:first_child_record])
+    parent_at = max(
+        i
+        for i, k in enumerate(kinds[:first_child_record])
+        if k == ("RECORD", "conversation_details")
+    )
+    assert all(
+        k[1] != "conversation_details" or k[0] != "STATE"
+        for k in kinds[parent_at:first_child_record]
+    )
     # every child row of a window comes before that window's STATE
     states = [i for i, k in enumerate(kinds) if k[0] == "STATE"]
     last_child = max(i for i, k in enumerate(kinds) if k == ("RECORD", "conversation_segments"))
@@ -84,8 +91,9 @@ def test_selecting_only_a_child_writes_no_parent_record(sim, tap_config, child):
     run = run_selected(tap_config, {child})
     streams = Counter(m.get("stream") for m in run.messages if m["type"] == "RECORD")
     assert set(streams) == {child} and streams[child] > 0
-    assert not [m for m in run.messages
-                if m["type"] == "SCHEMA" and m["stream"] == "conversation_details"]
+    assert not [
+        m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "conversation_details"
+    ]
     assert run.states, "the parent's bookmark still moves"
 
 

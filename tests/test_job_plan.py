@@ -57,18 +57,18 @@ def test_auto_needs_a_week_of_history_jobs_mode_does_not():
     forced = job_plan.plan_paths(windows, mode="jobs", availability=availability, settle=DAY)
     assert [s.path for s in auto] == ["query"]
     assert [(s.path, len(s.windows)) for s in forced] == [("jobs", 6), ("query", 4)]
-    longer = job_plan.plan_paths(
-        windows, mode="auto", availability=availability + DAY, settle=DAY
-    )
+    longer = job_plan.plan_paths(windows, mode="auto", availability=availability + DAY, settle=DAY)
     assert [(s.path, len(s.windows)) for s in longer] == [("jobs", 7), ("query", 3)]
 
 
 def test_unknown_availability_or_all_recent_means_query_only():
     windows = days(10)
-    assert [s.path for s in job_plan.plan_paths(
-        windows, mode="jobs", availability=None, settle=DAY)] == ["query"]
-    assert [s.path for s in job_plan.plan_paths(
-        windows, mode="jobs", availability=T0, settle=DAY)] == ["query"]
+    assert [
+        s.path for s in job_plan.plan_paths(windows, mode="jobs", availability=None, settle=DAY)
+    ] == ["query"]
+    assert [
+        s.path for s in job_plan.plan_paths(windows, mode="jobs", availability=T0, settle=DAY)
+    ] == ["query"]
     everything = job_plan.plan_paths(windows, mode="jobs", availability=T0 + 90 * DAY, settle=DAY)
     assert [(s.path, len(s.windows)) for s in everything] == [("jobs", 10)]
     assert job_plan.plan_paths([], mode="jobs", availability=T0, settle=DAY) == []
@@ -103,11 +103,18 @@ def test_groups_break_at_gaps_and_hourly_windows_group_within_a_week():
 
 
 def test_job_body_carries_filters_order_interval_and_start_of_day_matching():
-    base = {"order": "asc", "orderBy": "conversationStart", "segmentFilters": [{"type": "or"}],
-            "conversationFilters": [{"type": "and"}], "paging": {"pageSize": 100}}
+    base = {
+        "order": "asc",
+        "orderBy": "conversationStart",
+        "segmentFilters": [{"type": "or"}],
+        "conversationFilters": [{"type": "and"}],
+        "paging": {"pageSize": 100},
+    }
     body = job_plan.job_body(base, days(3))
     assert body == {
-        "order": "asc", "orderBy": "conversationStart", "segmentFilters": [{"type": "or"}],
+        "order": "asc",
+        "orderBy": "conversationStart",
+        "segmentFilters": [{"type": "or"}],
         "conversationFilters": [{"type": "and"}],
         "interval": "2024-05-01T00:00:00.000Z/2024-05-04T00:00:00.000Z",
         "startOfDayIntervalMatching": True,
@@ -132,11 +139,20 @@ def test_records_not_final_before_the_view_are_refreshed():
 
 
 def test_attributes_are_dropped_from_participants_only():
-    record = {"conversationId": "c", "attributes": {"keep": "1"}, "participants": [
-        {"purpose": "customer", "attributes": {"tier": "gold"}}, {"purpose": "agent"}, "x"]}
+    record = {
+        "conversationId": "c",
+        "attributes": {"keep": "1"},
+        "participants": [
+            {"purpose": "customer", "attributes": {"tier": "gold"}},
+            {"purpose": "agent"},
+            "x",
+        ],
+    }
     assert job_plan.strip_attributes(record) == {
-        "conversationId": "c", "attributes": {"keep": "1"},
-        "participants": [{"purpose": "customer"}, {"purpose": "agent"}, "x"]}
+        "conversationId": "c",
+        "attributes": {"keep": "1"},
+        "participants": [{"purpose": "customer"}, {"purpose": "agent"}, "x"],
+    }
     assert job_plan.strip_attributes({"conversationId": "d"}) == {"conversationId": "d"}
 
 
@@ -145,8 +161,15 @@ def test_attributes_are_dropped_from_participants_only():
 
 @pytest.mark.parametrize(
     ("hits", "size", "depth", "parts"),
-    [(None, 100, 50, 1), (0, 100, 50, 1), (5000, 100, 50, 1), (5001, 100, 50, 2),
-     (150_000, 100, 50, 30), (150_000, 100, None, 1), (99, 10, 1, 10)],
+    [
+        (None, 100, 50, 1),
+        (0, 100, 50, 1),
+        (5000, 100, 50, 1),
+        (5001, 100, 50, 2),
+        (150_000, 100, 50, 30),
+        (150_000, 100, None, 1),
+        (99, 10, 1, 10),
+    ],
 )
 def test_depth_parts(hits, size, depth, parts):
     assert job_plan.depth_parts(hits, size, depth) == parts
@@ -167,7 +190,8 @@ def test_split_even_respects_the_minimum():
     window = Window(T0, T0 + timedelta(minutes=3))
     assert len(job_plan.split_even(window, 10)) == 3
     assert job_plan.split_even(Window(T0, T0 + timedelta(seconds=90)), 5) == [
-        Window(T0, T0 + timedelta(seconds=90))]
+        Window(T0, T0 + timedelta(seconds=90))
+    ]
 
 
 # -- the cutter ---------------------------------------------------------------------------------

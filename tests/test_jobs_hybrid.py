@@ -41,8 +41,11 @@ def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def details(run: Any) -> list[dict[str, Any]]:
-    return [m["record"] for m in run.messages
-            if m["type"] == "RECORD" and m["stream"] == "conversation_details"]
+    return [
+        m["record"]
+        for m in run.messages
+        if m["type"] == "RECORD" and m["stream"] == "conversation_details"
+    ]
 
 
 def config(sim: Any, **overrides: Any) -> dict[str, Any]:
@@ -77,9 +80,15 @@ def test_nothing_after_availability_is_read_by_jobs_nothing_before_it_missed(
 ):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=7, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
-                      rate_limit_per_minute=0, jobs_beyond_availability=mode,
-                      late_wrapup_fraction=0.0)  # records final at their end: settle 0 holds
+    sim = genesys_sim(
+        seed=7,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+        jobs_beyond_availability=mode,
+        late_wrapup_fraction=0.0,
+    )  # records final at their end: settle 0 holds
     use_clock(sim.clock.now)
     availability = sim.jobs.availability()  # 2024-05-07T21:00
     run = run_tap(config(sim, window_size="PT1H", job_settle="PT0S", job_max_windows=31))
@@ -93,8 +102,14 @@ def test_nothing_after_availability_is_read_by_jobs_nothing_before_it_missed(
 def test_results_page_size_limits(genesys_sim, results_max):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
-                      rate_limit_per_minute=0, job_results_max_page_size=results_max)
+    sim = genesys_sim(
+        seed=42,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+        job_results_max_page_size=results_max,
+    )
     use_clock(sim.clock.now)
     run = run_tap(config(sim, job_page_size=1000))
     assert_ground_truth(sim, run)
@@ -106,10 +121,18 @@ def test_results_page_size_limits(genesys_sim, results_max):
 def test_concurrent_job_limit(genesys_sim, limit, status):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
-                      rate_limit_per_minute=0, job_max_concurrent=limit,
-                      job_concurrency_status=status, job_concurrency_retry_after_s=0,
-                      job_polls_queued=2, job_polls_pending=2)
+    sim = genesys_sim(
+        seed=42,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+        job_max_concurrent=limit,
+        job_concurrency_status=status,
+        job_concurrency_retry_after_s=0,
+        job_polls_queued=2,
+        job_polls_pending=2,
+    )
     use_clock(sim.clock.now)
     run = run_tap(config(sim, job_max_windows=1, max_concurrent_jobs=3))
     assert_ground_truth(sim, run)
@@ -127,20 +150,25 @@ def test_failed_cancelled_expired_jobs_are_submitted_again(sim):
 
 @pytest.mark.parametrize(
     ("in_flight", "outcomes"),
-    [(1, ["FULFILLED", "FAILED", "FAILED", "FAILED"]),
-     # three jobs at once: the second fails three times while the third succeeds
-     (3, ["FULFILLED", "FAILED", "FULFILLED", "FAILED", "FAILED"])],
+    [
+        (1, ["FULFILLED", "FAILED", "FAILED", "FAILED"]),
+        # three jobs at once: the second fails three times while the third succeeds
+        (3, ["FULFILLED", "FAILED", "FULFILLED", "FAILED", "FAILED"]),
+    ],
 )
 def test_a_job_failing_every_time_stops_the_run_naming_its_interval(sim, in_flight, outcomes):
     sim.jobs.script(outcomes)
     run = run_tap(config(sim, job_max_windows=2, max_concurrent_jobs=in_flight))
     assert isinstance(run.error, ExtractError)
     assert str(run.error).startswith(
-        "job 2024-05-03T00:00:00.000Z/2024-05-05T00:00:00.000Z ended FAILED 3 times")
+        "job 2024-05-03T00:00:00.000Z/2024-05-05T00:00:00.000Z ended FAILED 3 times"
+    )
     assert "\n" not in str(run.error)
     # the windows before it were emitted with their STATE
-    assert [b for b in run.bookmarks if b] == ["2024-05-02T00:00:00+00:00",
-                                               "2024-05-03T00:00:00+00:00"]
+    assert [b for b in run.bookmarks if b] == [
+        "2024-05-02T00:00:00+00:00",
+        "2024-05-03T00:00:00+00:00",
+    ]
 
 
 def test_crash_mid_job_resumes_from_the_last_finished_window(sim):
@@ -197,8 +225,14 @@ def test_shallow_windows_on_the_query_path(sim):
 def test_results_expiring_mid_job_resubmit_what_is_left(genesys_sim, monkeypatch, expired_status):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
-                      rate_limit_per_minute=0, job_expired_results_status=expired_status)
+    sim = genesys_sim(
+        seed=42,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+        job_expired_results_status=expired_status,
+    )
     use_clock(sim.clock.now)
     real = sim.jobs.results_page
     calls: list[str] = []
@@ -226,8 +260,13 @@ def test_auto_reads_a_short_range_with_the_query_without_asking_availability(sim
 def test_auto_uses_jobs_for_a_long_history(genesys_sim):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=3, conversations_per_day=60, data_start=SIM_DATA_START,
-                      now="2024-05-20T00:00:00Z", rate_limit_per_minute=0)
+    sim = genesys_sim(
+        seed=3,
+        conversations_per_day=60,
+        data_start=SIM_DATA_START,
+        now="2024-05-20T00:00:00Z",
+        rate_limit_per_minute=0,
+    )
     use_clock(sim.clock.now)
     end = "2024-05-19T23:55:00Z"
     run = run_tap(tap_config_for(sim, end_date=end, extraction_mode="auto", job_max_windows=7))
@@ -240,8 +279,14 @@ def test_auto_uses_jobs_for_a_long_history(genesys_sim):
 def test_a_refused_job_interval_is_cut_until_the_api_takes_it(genesys_sim):
     from tests.conftest import use_clock
 
-    sim = genesys_sim(seed=42, conversations_per_day=150, data_start=SIM_DATA_START, now=SIM_NOW,
-                      rate_limit_per_minute=0, job_max_interval_days=2)
+    sim = genesys_sim(
+        seed=42,
+        conversations_per_day=150,
+        data_start=SIM_DATA_START,
+        now=SIM_NOW,
+        rate_limit_per_minute=0,
+        job_max_interval_days=2,
+    )
     use_clock(sim.clock.now)
     run = run_tap(config(sim, job_max_windows=5))
     assert_ground_truth(sim, run)

@@ -18,8 +18,15 @@ from tap_genesys_analytics.pagination import (
 
 @pytest.mark.parametrize(
     ("total_hits", "page_size", "expected"),
-    [(0, 100, 0), (1, 100, 1), (100, 100, 1), (101, 100, 2), (114, 100, 2), (250, 25, 10),
-     (-5, 100, 0)],
+    [
+        (0, 100, 0),
+        (1, 100, 1),
+        (100, 100, 1),
+        (101, 100, 2),
+        (114, 100, 2),
+        (250, 25, 10),
+        (-5, 100, 0),
+    ],
 )
 def test_page_count_is_ceil_of_total_hits_over_page_size(total_hits, page_size, expected):
     assert page_count(total_hits, page_size) == expected

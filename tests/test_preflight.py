@@ -41,16 +41,20 @@ SIM_JOBS = "/api/v2/analytics/conversations/details/jobs/{jobId}"
 
 def make_sim(genesys_sim: Callable[..., Any], **switches: Any) -> Any:
     settings: dict[str, Any] = {
-        "seed": 7, "conversations_per_day": 3000, "data_start": "2024-05-01T00:00:00Z",
-        "now": NOW, "rate_limit_per_minute": 0,
+        "seed": 7,
+        "conversations_per_day": 3000,
+        "data_start": "2024-05-01T00:00:00Z",
+        "now": NOW,
+        "rate_limit_per_minute": 0,
     }
     return genesys_sim(**(settings | switches))
 
 
 def run(sim: Any, streams: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Report, Preflight]:
     kwargs.setdefault("sleep", lambda _s: None)
-    probes = Preflight(validate_settings(tap_config_for(sim)), streams or ALL,
-                       now=sim.clock.now, **kwargs)
+    probes = Preflight(
+        validate_settings(tap_config_for(sim)), streams or ALL, now=sim.clock.now, **kwargs
+    )
     return probes.run(), probes
 
 
@@ -61,11 +65,14 @@ def total_requests(sim: Any) -> int:
 # -- each limit against each plausible answer ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("largest", "note", "suggested"), [
-    (100, "pageSize 100 accepted; pageSize 200 refused (HTTP 400)", 100),
-    (200, "pageSize 100 accepted; pageSize 200 accepted", 100),  # the setting's own maximum
-    (50, "pageSize 100 refused (HTTP 400); pageSize 50 accepted", 50),
-])
+@pytest.mark.parametrize(
+    ("largest", "note", "suggested"),
+    [
+        (100, "pageSize 100 accepted; pageSize 200 refused (HTTP 400)", 100),
+        (200, "pageSize 100 accepted; pageSize 200 accepted", 100),  # the setting's own maximum
+        (50, "pageSize 100 refused (HTTP 400); pageSize 50 accepted", 50),
+    ],
+)
 def test_details_page_size(
     genesys_sim: Callable[..., Any], largest: int, note: str, suggested: int
 ) -> None:
@@ -145,13 +152,16 @@ def test_forbidden_stream_cli_exit_2_names_stream_endpoint_permission(
 ) -> None:
     """The whole command: one 403 stream, the others still reported; exit 2."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    sim = make_sim(genesys_sim, now=now.isoformat(), data_start=(now - timedelta(days=3))
-                   .isoformat(), conversations_per_day=500, forbidden_endpoints=["users"])
+    sim = make_sim(
+        genesys_sim,
+        now=now.isoformat(),
+        data_start=(now - timedelta(days=3)).isoformat(),
+        conversations_per_day=500,
+        forbidden_endpoints=["users"],
+    )
     config = tmp_path / "config.json"
     config.write_text(json.dumps(tap_config_for(sim)))
-    result = CliRunner().invoke(
-        TapGenesysAnalytics.cli, ["--preflight", "--config", str(config)]
-    )
+    result = CliRunner().invoke(TapGenesysAnalytics.cli, ["--preflight", "--config", str(config)])
     assert result.exit_code == 2, result.output
     assert "users: GET /api/v2/users: 403, grant the permission directory:user:view" in (
         result.output
@@ -170,7 +180,9 @@ def test_forbidden_stream_cli_exit_2_names_stream_endpoint_permission(
     assert document["streams"]["users"]["ok"] is False
     users = document["streams"]["users"]["endpoints"][0]
     assert (users["endpoint"], users["permission"], users["result"]) == (
-        "GET /api/v2/users", UsersStream.permission, FORBIDDEN
+        "GET /api/v2/users",
+        UsersStream.permission,
+        FORBIDDEN,
     )
     assert "HTTP 403" in users["detail"]
     assert all(s["ok"] for name, s in document["streams"].items() if name != "users")
@@ -180,22 +192,22 @@ def test_forbidden_stream_cli_exit_2_names_stream_endpoint_permission(
 
 
 def test_a_permission_named_authorization_survives_the_redactor(
-    genesys_sim: Callable[..., Any]
+    genesys_sim: Callable[..., Any],
 ) -> None:
     sim = make_sim(genesys_sim, forbidden_endpoints=["divisions"])
     report, _ = run(sim, {"divisions": ALL["divisions"]})
     assert report.exit_code == 2
-    assert "divisions: GET /api/v2/authorization/divisions: 403, grant the permission " \
+    assert (
+        "divisions: GET /api/v2/authorization/divisions: 403, grant the permission "
         "authorization:division:view" in render(report, False)
+    )
     document = json.loads(render(report, True))
     assert document["streams"]["divisions"]["endpoints"][0]["permission"] == (
         "authorization:division:view"
     )
 
 
-def test_all_streams_ok_exit_0_within_the_request_bound(
-    genesys_sim: Callable[..., Any]
-) -> None:
+def test_all_streams_ok_exit_0_within_the_request_bound(genesys_sim: Callable[..., Any]) -> None:
     """The most expensive plausible org (multi-get of 10 ids): every probe, <= 40 requests."""
     sim = make_sim(genesys_sim, multiget_max_ids=10, job_results_max_page_size=100)
     report, probes = run(sim)
@@ -209,7 +221,7 @@ def test_all_streams_ok_exit_0_within_the_request_bound(
 
 
 def test_a_lower_request_bound_skips_probes_instead_of_passing_it(
-    genesys_sim: Callable[..., Any]
+    genesys_sim: Callable[..., Any],
 ) -> None:
     sim = make_sim(genesys_sim)
     report, _ = run(sim, max_requests=12)
@@ -219,7 +231,7 @@ def test_a_lower_request_bound_skips_probes_instead_of_passing_it(
 
 
 def test_time_bound_stops_polling_a_job_that_never_ends_and_deletes_it(
-    genesys_sim: Callable[..., Any]
+    genesys_sim: Callable[..., Any],
 ) -> None:
     """Injected clock: each wait between polls 'takes' ten times as long."""
     sim = make_sim(genesys_sim, job_polls_queued=0, job_polls_pending=0)  # stays QUEUED
@@ -228,8 +240,12 @@ def test_time_bound_stops_polling_a_job_that_never_ends_and_deletes_it(
     def slow_sleep(seconds: float) -> None:
         elapsed[0] += 10 * seconds
 
-    report, _ = run(sim, {"conversation_details": ALL["conversation_details"]},
-                    clock=lambda: elapsed[0], sleep=slow_sleep)
+    report, _ = run(
+        sim,
+        {"conversation_details": ALL["conversation_details"]},
+        clock=lambda: elapsed[0],
+        sleep=slow_sleep,
+    )
     limit = report.limits["jobs_results_page_size_max"]
     assert limit.value is None
     assert "60 s" in limit.note
@@ -262,8 +278,9 @@ def test_stream_endpoints_follow_parents_and_extraction_mode() -> None:
 
 def test_report_without_forbidden_checks_decides_from_failures_only() -> None:
     endpoint = Endpoint("GET", "/api/v2/groups", "directory:group:view")
-    report = Report("https://api.x", "https://login.x", "eu_west_1", {"groups": [endpoint]},
-                    token=OK)
+    report = Report(
+        "https://api.x", "https://login.x", "eu_west_1", {"groups": [endpoint]}, token=OK
+    )
     report.checks[endpoint] = Check(UNCHECKED, "not sent")
     assert report.exit_code == 0  # unknown is reported, not a failure
     report.checks[endpoint] = Check(FORBIDDEN)

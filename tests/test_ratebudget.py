@@ -128,6 +128,7 @@ def starts_of(vt: VirtualTime, budget: RateBudget, n: int) -> list[float]:
 
 # --- pacing ----------------------------------------------------------------------------------
 
+
 def test_request_starts_are_paced_evenly(vt):
     budget = budget_on(vt, 300)
     assert budget.interval_s == pytest.approx(0.2)
@@ -179,6 +180,7 @@ def test_concurrent_workers_share_one_pace(vt):
 
 
 # --- inin-ratelimit-* headers ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("allowed", "count", "reset", "headroom", "expected_wait"),
@@ -281,6 +283,7 @@ def test_a_later_lower_header_hint_does_not_pull_a_wait_forward(vt):
 
 
 # --- 429 pauses ----------------------------------------------------------------------------------
+
 
 def test_pause_holds_every_other_request_until_it_ends(vt):
     budget = budget_on(vt, 0)
@@ -477,9 +480,11 @@ def test_a_wait_interrupted_by_an_error_is_still_accounted(vt):
 
 # --- logging long waits ---------------------------------------------------------------------
 
+
 def long_wait_logs(caplog) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records
+        r.getMessage()
+        for r in caplog.records
         if r.name == "tap_genesys_analytics.ratebudget" and r.levelno == logging.WARNING
     ]
 
@@ -549,6 +554,7 @@ def test_waits_of_ten_seconds_or_less_are_not_logged(vt, caplog):
 
 
 # --- the fake clock itself ------------------------------------------------------------------
+
 
 def test_virtual_time_stops_a_budget_that_would_wait_forever():
     vt = VirtualTime(max_sleeps=5, max_seconds=100.0)

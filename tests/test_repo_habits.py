@@ -81,6 +81,17 @@ def test_pre_commit_runs_ruff_ruff_format_and_mypy() -> None:
     assert hooks["mypy"]["pass_filenames"] is False  # mypy's own config decides what it checks
 
 
+def test_make_lint_checks_ruff_format_with_the_pinned_ruff() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nlint:\n", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check ." in recipe and "ruff format --check ." in recipe
+    dev = pyproject()["project"]["optional-dependencies"]["dev"]
+    ruff = next(req for req in dev if req.startswith("ruff"))
+    assert "<" in ruff, f"pyproject.toml: {ruff!r} must cap the version (format output drifts)"
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    assert f'pip install "{ruff}"' in workflow, "ci.yml lint job installs another ruff"
+
+
 def test_mypy_checks_the_tests() -> None:
     mypy = pyproject()["tool"]["mypy"]
     assert {"tap_genesys_analytics", "genesys_sim", "tests"} <= set(mypy["packages"])

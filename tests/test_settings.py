@@ -72,55 +72,104 @@ BAD_CONFIGS = [
     ("lookback too long", {"lookback": "P365D"}, "lookback"),
     ("settle_lag garbage", {"settle_lag": "5m"}, "settle_lag"),
     ("settle_lag years", {"settle_lag": "P1Y"}, "settle_lag"),
-    ("open_conversation_horizon garbage", {"open_conversation_horizon": "forever"},
-     "open_conversation_horizon"),
+    (
+        "open_conversation_horizon garbage",
+        {"open_conversation_horizon": "forever"},
+        "open_conversation_horizon",
+    ),
     ("media_types unknown", {"media_types": ["voice", "fax"]}, "media_types"),
     ("media_types not an array", {"media_types": {"voice": True}}, "media_types"),
     ("media_types bad JSON", {"media_types": "[voice"}, "media_types"),
     ("segment_filters bad JSON", {"segment_filters": "{not json"}, "segment_filters"),
     ("segment_filters a number", {"segment_filters": 42}, "segment_filters"),
     ("segment_filters JSON string", {"segment_filters": '"purpose"'}, "segment_filters"),
-    ("segment_filters array of strings", {"segment_filters": ["purpose=customer"]},
-     "segment_filters"),
-    ("segment_filters bad type",
-     {"segment_filters": [{"type": "xor", "predicates": [PREDICATE]}]}, "segment_filters"),
-    ("segment_filters missing type", {"segment_filters": [{"predicates": [PREDICATE]}]},
-     "segment_filters"),
+    (
+        "segment_filters array of strings",
+        {"segment_filters": ["purpose=customer"]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters bad type",
+        {"segment_filters": [{"type": "xor", "predicates": [PREDICATE]}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters missing type",
+        {"segment_filters": [{"predicates": [PREDICATE]}]},
+        "segment_filters",
+    ),
     ("segment_filters no predicates", {"segment_filters": [{"type": "or"}]}, "segment_filters"),
-    ("segment_filters unknown key",
-     {"segment_filters": [{"type": "or", "predicates": [PREDICATE], "limit": 3}]},
-     "segment_filters"),
-    ("segment_filters bad operator",
-     {"segment_filters": [{"type": "or", "predicates": [{**PREDICATE, "operator": "equals"}]}]},
-     "segment_filters"),
-    ("segment_filters predicates not array",
-     {"segment_filters": [{"type": "or", "predicates": PREDICATE}]}, "segment_filters"),
-    ("segment_filters predicate without dimension",
-     {"segment_filters": [{"type": "or", "predicates": [{"value": "x"}]}]}, "segment_filters"),
-    ("segment_filters matches without value",
-     {"segment_filters": [{"type": "or", "predicates": [{"dimension": "purpose"}]}]},
-     "segment_filters"),
-    ("segment_filters bad range",
-     {"segment_filters": [{"type": "and", "predicates": [
-         {"metric": "tSegmentDuration", "range": {"gte": "ten"}}]}]}, "segment_filters"),
-    ("conversation_filters bad clause type",
-     {"conversation_filters": [{"type": "and", "clauses": [
-         {"type": "nand", "predicates": [PREDICATE]}]}]}, "conversation_filters"),
-    ("conversation_filters empty clause",
-     {"conversation_filters": [{"type": "and", "clauses": [{"type": "or", "predicates": []}]}]},
-     "conversation_filters"),
-    ("conversation_filters object of wrong shape", {"conversation_filters": '{"a": 1}'},
-     "conversation_filters"),
-    ("api_url plain http to public host",
-     {"api_url": "http://api.example.com", "login_url": "https://login.example.com"}, "api_url"),
-    ("login_url plain http to public host",
-     {"api_url": "https://api.example.com", "login_url": "http://10.0.0.5:8080"}, "login_url"),
+    (
+        "segment_filters unknown key",
+        {"segment_filters": [{"type": "or", "predicates": [PREDICATE], "limit": 3}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters bad operator",
+        {"segment_filters": [{"type": "or", "predicates": [{**PREDICATE, "operator": "equals"}]}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters predicates not array",
+        {"segment_filters": [{"type": "or", "predicates": PREDICATE}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters predicate without dimension",
+        {"segment_filters": [{"type": "or", "predicates": [{"value": "x"}]}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters matches without value",
+        {"segment_filters": [{"type": "or", "predicates": [{"dimension": "purpose"}]}]},
+        "segment_filters",
+    ),
+    (
+        "segment_filters bad range",
+        {
+            "segment_filters": [
+                {
+                    "type": "and",
+                    "predicates": [{"metric": "tSegmentDuration", "range": {"gte": "ten"}}],
+                }
+            ]
+        },
+        "segment_filters",
+    ),
+    (
+        "conversation_filters bad clause type",
+        {
+            "conversation_filters": [
+                {"type": "and", "clauses": [{"type": "nand", "predicates": [PREDICATE]}]}
+            ]
+        },
+        "conversation_filters",
+    ),
+    (
+        "conversation_filters empty clause",
+        {"conversation_filters": [{"type": "and", "clauses": [{"type": "or", "predicates": []}]}]},
+        "conversation_filters",
+    ),
+    (
+        "conversation_filters object of wrong shape",
+        {"conversation_filters": '{"a": 1}'},
+        "conversation_filters",
+    ),
+    (
+        "api_url plain http to public host",
+        {"api_url": "http://api.example.com", "login_url": "https://login.example.com"},
+        "api_url",
+    ),
+    (
+        "login_url plain http to public host",
+        {"api_url": "https://api.example.com", "login_url": "http://10.0.0.5:8080"},
+        "login_url",
+    ),
     ("api_url without scheme", {"api_url": "api.mypurecloud.com"}, "api_url"),
     ("api_url ftp scheme", {"api_url": "ftp://api.example.com"}, "api_url"),
     ("api_url with credentials", {"api_url": f"https://me:{SECRET}@api.example.com"}, "api_url"),
     ("api_url bad port", {"api_url": "https://api.example.com:99999"}, "api_url"),
-    ("api_url host login cannot be derived", {"api_url": "https://genesys.internal"},
-     "login_url"),
+    ("api_url host login cannot be derived", {"api_url": "https://genesys.internal"}, "login_url"),
     ("request_timeout negative", {"request_timeout": -1}, "request_timeout"),
     ("request_timeout zero", {"request_timeout": 0}, "request_timeout"),
     ("request_timeout text", {"request_timeout": "soon"}, "request_timeout"),
@@ -155,7 +204,10 @@ def test_bad_setting_is_refused_with_one_line_naming_it(overrides: dict, setting
 def test_minimal_config_gets_documented_defaults() -> None:
     s = settings()
     assert s.client_id == "my-client"
-    assert (s.api_url, s.login_url) == ("https://api.mypurecloud.com", "https://login.mypurecloud.com")
+    assert (s.api_url, s.login_url) == (
+        "https://api.mypurecloud.com",
+        "https://login.mypurecloud.com",
+    )
     assert s.region == "us_east_1"
     assert s.start_date == datetime(2024, 5, 1, tzinfo=timezone.utc)
     assert s.end_date is None
@@ -167,7 +219,10 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert s.max_response_mb == 64
     assert (s.media_types, s.segment_filters, s.conversation_filters) == ((), (), ())
     assert (s.request_timeout, s.max_retries, s.max_concurrency, s.requests_per_minute) == (
-        60.0, 8, 8, 300,
+        60.0,
+        8,
+        8,
+        300,
     )
 
 
@@ -214,9 +269,15 @@ def test_datetime_objects_are_accepted_for_programmatic_use() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("PT1H", timedelta(hours=1)), ("pt90m", timedelta(minutes=90)), ("P1D", timedelta(days=1)),
-     ("P1W", timedelta(days=7)), ("P7D", timedelta(days=7)), ("P2D", timedelta(days=2)),
-     ("PT6H", timedelta(hours=6))],
+    [
+        ("PT1H", timedelta(hours=1)),
+        ("pt90m", timedelta(minutes=90)),
+        ("P1D", timedelta(days=1)),
+        ("P1W", timedelta(days=7)),
+        ("P7D", timedelta(days=7)),
+        ("P2D", timedelta(days=2)),
+        ("PT6H", timedelta(hours=6)),
+    ],
 )
 def test_window_size_accepts_iso_durations_in_range(text: str, expected: timedelta) -> None:
     assert settings(window_size=text).window_size == expected
@@ -229,8 +290,14 @@ def test_zero_lookback_and_settle_lag_are_allowed() -> None:
 
 @pytest.mark.parametrize(
     ("spelling", "key"),
-    [("eu-west-1", "eu_west_1"), ("eu_west_1", "eu_west_1"), ("mypurecloud.ie", "eu_west_1"),
-     ("EU-WEST-1", "eu_west_1"), (" ap-southeast-2 ", "ap_southeast_2"), ("", "us_east_1")],
+    [
+        ("eu-west-1", "eu_west_1"),
+        ("eu_west_1", "eu_west_1"),
+        ("mypurecloud.ie", "eu_west_1"),
+        ("EU-WEST-1", "eu_west_1"),
+        (" ap-southeast-2 ", "ap_southeast_2"),
+        ("", "us_east_1"),
+    ],
 )
 def test_region_resolves_to_its_hosts(spelling: str, key: str) -> None:
     s = settings(region=spelling)
@@ -251,10 +318,15 @@ def test_plain_http_is_allowed_for_loopback_overrides(url: str) -> None:
 
 
 def test_overrides_keep_an_explicit_region_key() -> None:
-    s = settings(region="eu-central-1", api_url="https://api.private.example",
-                 login_url="https://login.private.example/")
+    s = settings(
+        region="eu-central-1",
+        api_url="https://api.private.example",
+        login_url="https://login.private.example/",
+    )
     assert (s.region, s.api_url, s.login_url) == (
-        "eu_central_1", "https://api.private.example", "https://login.private.example"
+        "eu_central_1",
+        "https://api.private.example",
+        "https://login.private.example",
     )
 
 
@@ -271,10 +343,18 @@ def test_a_loopback_override_serves_both_hosts() -> None:
 
 
 def test_numbers_arrive_as_strings_from_env_vars() -> None:
-    s = settings(page_size="50", max_retries="0", max_concurrency="16",
-                 requests_per_minute="10000", request_timeout="2.5")
+    s = settings(
+        page_size="50",
+        max_retries="0",
+        max_concurrency="16",
+        requests_per_minute="10000",
+        request_timeout="2.5",
+    )
     assert (s.page_size, s.max_retries, s.max_concurrency, s.requests_per_minute) == (
-        50, 0, 16, 10000,
+        50,
+        0,
+        16,
+        10000,
     )
     assert s.request_timeout == 2.5
 
@@ -292,29 +372,56 @@ def test_media_types_become_an_or_segment_filter_after_raw_filters() -> None:
     assert s.has_filters
     assert s.query_segment_filters() == [
         raw,
-        {"type": "or", "predicates": [
-            {"type": "dimension", "dimension": "mediaType", "operator": "matches",
-             "value": "voice"},
-            {"type": "dimension", "dimension": "mediaType", "operator": "matches",
-             "value": "callback"},
-        ]},
+        {
+            "type": "or",
+            "predicates": [
+                {
+                    "type": "dimension",
+                    "dimension": "mediaType",
+                    "operator": "matches",
+                    "value": "voice",
+                },
+                {
+                    "type": "dimension",
+                    "dimension": "mediaType",
+                    "operator": "matches",
+                    "value": "callback",
+                },
+            ],
+        },
     ]
     assert not settings().has_filters
 
 
 def test_valid_filters_pass_as_json_text_or_objects() -> None:
-    conversation = [{
-        "type": "and",
-        "clauses": [{"type": "or", "predicates": [
-            {"type": "dimension", "dimension": "originatingDirection", "value": "inbound"},
-            {"dimension": "divisionId", "operator": "exists"},
-        ]}],
-        "predicates": [{"type": "metric", "metric": "tHandle", "range": {"gte": 0, "lt": 9e5}}],
-    }]
-    s = settings(conversation_filters=json.dumps(conversation),
-                 segment_filters={"type": "or", "predicates": [
-                     {"type": "property", "property": "vip", "propertyType": "bool",
-                      "value": "true"}]})
+    conversation = [
+        {
+            "type": "and",
+            "clauses": [
+                {
+                    "type": "or",
+                    "predicates": [
+                        {
+                            "type": "dimension",
+                            "dimension": "originatingDirection",
+                            "value": "inbound",
+                        },
+                        {"dimension": "divisionId", "operator": "exists"},
+                    ],
+                }
+            ],
+            "predicates": [{"type": "metric", "metric": "tHandle", "range": {"gte": 0, "lt": 9e5}}],
+        }
+    ]
+    s = settings(
+        conversation_filters=json.dumps(conversation),
+        segment_filters={
+            "type": "or",
+            "predicates": [
+                {"type": "property", "property": "vip", "propertyType": "bool", "value": "true"}
+            ],
+        },
+    )
     assert list(s.conversation_filters) == conversation
     assert len(s.segment_filters) == 1
     assert s.query_conversation_filters() == conversation
@@ -382,8 +489,7 @@ def test_new_settings_have_their_documented_bounds(overrides: dict, fragment: st
 def test_new_settings_accept_their_range_and_text() -> None:
     from decimal import Decimal
 
-    s = settings(open_conversation_horizon="P366D", max_response_mb="1024",
-                 request_timeout="30.5")
+    s = settings(open_conversation_horizon="P366D", max_response_mb="1024", request_timeout="30.5")
     assert (s.open_conversation_horizon, s.max_response_mb) == (timedelta(days=366), 1024)
     assert s.max_response_bytes == 1024 * 1024 * 1024
     assert s.request_timeout == 30.5

@@ -53,8 +53,9 @@ class Reject(BaseHTTPRequestHandler):
 @pytest.fixture
 def listener() -> Iterator[RecordingServer]:
     server = RecordingServer(("127.0.0.1", 0), Reject)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield server
     server.shutdown()
@@ -66,12 +67,20 @@ def url_of(server: RecordingServer) -> str:
 
 
 def good_config(server: RecordingServer) -> dict:
-    return {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
-            "end_date": "2024-05-03", "api_url": url_of(server), "login_url": url_of(server)}
+    return {
+        "client_id": "cli-client",
+        "client_secret": SECRET,
+        "start_date": "2024-05-01",
+        "end_date": "2024-05-03",
+        "api_url": url_of(server),
+        "login_url": url_of(server),
+    }
 
 
 def run_tap(
-    *args: str, config: dict | None = None, env: dict[str, str] | None = None,
+    *args: str,
+    config: dict | None = None,
+    env: dict[str, str] | None = None,
     tmp_path: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     command = [str(TAP), *args]
@@ -82,8 +91,13 @@ def run_tap(
         command += ["--config", str(path)]
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=120, env={**clean_env, **(env or {})},
-        cwd=tmp_path or None, check=False,
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean_env, **(env or {})},
+        cwd=tmp_path or None,
+        check=False,
     )
 
 
@@ -104,8 +118,11 @@ BAD_FILE_CONFIGS = [
     ("page size 101", {"page_size": 101}, "page_size"),
     ("empty secret", {"client_secret": "  "}, "client_secret"),
     ("reversed dates", {"start_date": "2024-05-03", "end_date": "2024-05-01"}, "end_date"),
-    ("unknown region without overrides",
-     {"region": "moon-1", "api_url": None, "login_url": None}, "region"),
+    (
+        "unknown region without overrides",
+        {"region": "moon-1", "api_url": None, "login_url": None},
+        "region",
+    ),
     ("bad lookback", {"lookback": "3 days"}, "lookback"),
     ("filters not JSON", {"conversation_filters": "{oops"}, "conversation_filters"),
     ("plain http to a public host", {"api_url": "http://api.example.com"}, "api_url"),
@@ -160,18 +177,23 @@ def test_bad_env_var_settings_stop_before_any_request(
     [
         ("not json", "state: file is not valid JSON"),
         ('["a"]', "state: file must hold a JSON object"),
-        ('{"bookmarks": {"conversation_details": {"replication_key_value": "yesterday"}}}',
-         "state: bookmarks.conversation_details.replication_key_value 'yesterday' is not"),
-        ('{"bookmarks": {"conversation_details": {"replication_key_value": 5}}}',
-         "state: bookmarks.conversation_details.replication_key_value must be"),
+        (
+            '{"bookmarks": {"conversation_details": {"replication_key_value": "yesterday"}}}',
+            "state: bookmarks.conversation_details.replication_key_value 'yesterday' is not",
+        ),
+        (
+            '{"bookmarks": {"conversation_details": {"replication_key_value": 5}}}',
+            "state: bookmarks.conversation_details.replication_key_value must be",
+        ),
     ],
 )
 def test_malformed_state_is_an_error_not_a_silent_full_extraction(
     listener: RecordingServer, tmp_path: Path, state: str, fragment: str
 ) -> None:
     (tmp_path / "state.json").write_text(state)
-    result = run_tap("--state", str(tmp_path / "state.json"), config=good_config(listener),
-                     tmp_path=tmp_path)
+    result = run_tap(
+        "--state", str(tmp_path / "state.json"), config=good_config(listener), tmp_path=tmp_path
+    )
     line = assert_one_line_config_error(result, "state")
     assert fragment in line
     assert listener.connections == 0
@@ -179,8 +201,9 @@ def test_malformed_state_is_an_error_not_a_silent_full_extraction(
 
 def test_malformed_catalog_is_an_error(listener: RecordingServer, tmp_path: Path) -> None:
     (tmp_path / "catalog.json").write_text("{")
-    result = run_tap("--catalog", str(tmp_path / "catalog.json"), config=good_config(listener),
-                     tmp_path=tmp_path)
+    result = run_tap(
+        "--catalog", str(tmp_path / "catalog.json"), config=good_config(listener), tmp_path=tmp_path
+    )
     assert_one_line_config_error(result, "catalog")
     assert listener.connections == 0
 
@@ -201,6 +224,7 @@ def test_rejected_credentials_end_in_one_line_without_the_secret(
 
 
 # --- about and discovery -------------------------------------------------------------------
+
 
 def test_about_lists_every_setting_with_the_secret_marked(tmp_path: Path) -> None:
     result = run_tap("--about", "--format=json", tmp_path=tmp_path)
@@ -253,8 +277,7 @@ def test_unparsable_builtin_env_var_names_the_setting(
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "config error" in line]
     assert errors == [
-        "tap-genesys-analytics: config error: flattening_max_depth: "
-        "must be an integer, got 'deep'"
+        "tap-genesys-analytics: config error: flattening_max_depth: must be an integer, got 'deep'"
     ]
     assert "Traceback" not in result.stderr
     assert listener.connections == 0
@@ -271,6 +294,7 @@ def test_discover_reads_env_var_settings(listener: RecordingServer, tmp_path: Pa
 
 # --- in-process ----------------------------------------------------------------------------
 
+
 def test_tap_settings_are_validated_once_from_text_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -279,12 +303,18 @@ def test_tap_settings_are_validated_once_from_text_values(
     calls: list[object] = []
     real = tap_module.validate_settings
     monkeypatch.setattr(tap_module, "validate_settings", lambda c: calls.append(c) or real(c))  # type: ignore[func-returns-value]
-    tap = TapGenesysAnalytics(config={
-        "client_id": "x", "client_secret": SECRET, "start_date": "2024-05-01",
-        "page_size": "50", "media_types": "voice,Chat", "request_timeout": "30.5",
-        "segment_filters": '[{"type": "or", "predicates": [{"dimension": "purpose", '
-                           '"value": "customer"}]}]',
-    })
+    tap = TapGenesysAnalytics(
+        config={
+            "client_id": "x",
+            "client_secret": SECRET,
+            "start_date": "2024-05-01",
+            "page_size": "50",
+            "media_types": "voice,Chat",
+            "request_timeout": "30.5",
+            "segment_filters": '[{"type": "or", "predicates": [{"dimension": "purpose", '
+            '"value": "customer"}]}]',
+        }
+    )
     # validated during construction: the SDK still calls the private hook we override
     assert len(calls) == 1
     settings = tap.settings
@@ -298,13 +328,20 @@ def test_tap_settings_are_validated_once_from_text_values(
 
 def test_tap_construction_with_bad_config_raises_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^page_size: must be between 1 and 100, got 0$"):
-        TapGenesysAnalytics(config={"client_id": "x", "client_secret": SECRET,
-                                    "start_date": "2024-05-01", "page_size": 0})
+        TapGenesysAnalytics(
+            config={
+                "client_id": "x",
+                "client_secret": SECRET,
+                "start_date": "2024-05-01",
+                "page_size": 0,
+            }
+        )
 
 
 def test_schema_defaults_match_the_settings_defaults() -> None:
-    tap = TapGenesysAnalytics(config={"client_id": "x", "client_secret": SECRET,
-                                      "start_date": "2024-05-01"})
+    tap = TapGenesysAnalytics(
+        config={"client_id": "x", "client_secret": SECRET, "start_date": "2024-05-01"}
+    )
     from tap_genesys_analytics.settings import validate_settings
 
     with_schema_defaults = validate_settings(tap.config)  # the SDK filled in schema defaults
@@ -315,6 +352,7 @@ def test_schema_defaults_match_the_settings_defaults() -> None:
 
 # --- the whole bad-settings matrix through the CLI entry point (in-process, fast) ----------
 
+
 def _matrix() -> list:
     from tests.test_settings import BAD_CONFIGS
 
@@ -323,8 +361,11 @@ def _matrix() -> list:
 
 @pytest.mark.parametrize(("overrides", "setting"), _matrix())
 def test_every_bad_setting_stops_the_cli_before_any_request(
-    listener: RecordingServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    overrides: dict, setting: str,
+    listener: RecordingServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    overrides: dict,
+    setting: str,
 ) -> None:
     from tests.test_settings import GOOD
     from tests.test_settings import SECRET as MATRIX_SECRET
@@ -350,6 +391,7 @@ def test_every_bad_setting_stops_the_cli_before_any_request(
 
 # --- bad input that used to pass silently ----------------------------------------------------
 
+
 def test_a_config_file_that_is_not_json_is_one_line(
     listener: RecordingServer, tmp_path: Path
 ) -> None:
@@ -368,16 +410,25 @@ def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
 def test_unknown_config_keys_are_named_with_the_closest_setting(
     listener: RecordingServer, tmp_path: Path
 ) -> None:
-    config = {**good_config(listener), "pagesize": 50, "max_ongoing_age": "P2D",
-              "stream_maps": {}, "flattening_enabled": False}
+    config = {
+        **good_config(listener),
+        "pagesize": 50,
+        "max_ongoing_age": "P2D",
+        "stream_maps": {},
+        "flattening_enabled": False,
+    }
     result = run_tap("--discover", config=config, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
     assert len(warnings) == 2, result.stderr  # the SDK's own keys are no typos
-    assert "config key 'max_ongoing_age' is no longer a setting (replaced by " \
+    assert (
+        "config key 'max_ongoing_age' is no longer a setting (replaced by "
         "'open_conversation_horizon')" in warnings[0]
-    assert "config key 'pagesize' is not a setting of this tap and is ignored; did you mean " \
+    )
+    assert (
+        "config key 'pagesize' is not a setting of this tap and is ignored; did you mean "
         "'page_size'?" in warnings[1]
+    )
 
 
 def test_env_vars_without_config_env_say_how_to_read_them(
@@ -394,21 +445,26 @@ def test_env_vars_without_config_env_say_how_to_read_them(
 @pytest.mark.parametrize(
     ("state", "fragment"),
     [
-        ('{"bookmarks": {"orders": {"replication_key_value": "2024-05-02"}, "tickets": {}}}',
-         "state: bookmarks are for stream(s) orders, tickets, none of this tap's streams "
-         "(conversation_details, "),
-        ('{"bookmarks": {"conversation_details": {"replication_key": "conversationStart", '
-         '"replication_key_value": "2099-01-01T00:00:00+00:00"}}}',
-         "state: bookmarks.conversation_details.replication_key_value "
-         "2099-01-01T00:00:00+00:00 is later than now"),
+        (
+            '{"bookmarks": {"orders": {"replication_key_value": "2024-05-02"}, "tickets": {}}}',
+            "state: bookmarks are for stream(s) orders, tickets, none of this tap's streams "
+            "(conversation_details, ",
+        ),
+        (
+            '{"bookmarks": {"conversation_details": {"replication_key": "conversationStart", '
+            '"replication_key_value": "2099-01-01T00:00:00+00:00"}}}',
+            "state: bookmarks.conversation_details.replication_key_value "
+            "2099-01-01T00:00:00+00:00 is later than now",
+        ),
     ],
 )
 def test_a_foreign_or_future_state_is_an_error_not_a_backfill_or_a_no_op(
     listener: RecordingServer, tmp_path: Path, state: str, fragment: str
 ) -> None:
     (tmp_path / "state.json").write_text(state)
-    result = run_tap("--state", str(tmp_path / "state.json"), config=good_config(listener),
-                     tmp_path=tmp_path)
+    result = run_tap(
+        "--state", str(tmp_path / "state.json"), config=good_config(listener), tmp_path=tmp_path
+    )
     assert fragment in assert_one_line_config_error(result, "state")
     assert listener.connections == 0
 
@@ -416,9 +472,15 @@ def test_a_foreign_or_future_state_is_an_error_not_a_backfill_or_a_no_op(
 def test_an_upper_case_api_host_sends_the_token_request_to_the_login_host(
     tmp_path: Path,
 ) -> None:
-    config = {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
-              "end_date": "2024-05-02", "api_url": "https://API.invalid", "max_retries": 0,
-              "request_timeout": 5}
+    config = {
+        "client_id": "cli-client",
+        "client_secret": SECRET,
+        "start_date": "2024-05-01",
+        "end_date": "2024-05-02",
+        "api_url": "https://API.invalid",
+        "max_retries": 0,
+        "request_timeout": 5,
+    }
     result = run_tap(config=config, tmp_path=tmp_path)
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -426,13 +488,18 @@ def test_an_upper_case_api_host_sends_the_token_request_to_the_login_host(
 
 
 def test_a_localhost_subdomain_is_no_loopback_host(tmp_path: Path) -> None:
-    config = {"client_id": "cli-client", "client_secret": SECRET, "start_date": "2024-05-01",
-              "api_url": "http://evil.localhost:8080"}
+    config = {
+        "client_id": "cli-client",
+        "client_secret": SECRET,
+        "start_date": "2024-05-01",
+        "api_url": "http://evil.localhost:8080",
+    }
     line = assert_one_line_config_error(run_tap(config=config, tmp_path=tmp_path), "api_url")
     assert "plain http is only allowed for loopback hosts" in line
 
 
 # --- a Meltano state payload, and stop signals, against the simulator ----------------------
+
 
 def _sim_config(sim: object, tmp_path: Path, **overrides: object) -> Path:
     from tests.conftest import tap_config_for
@@ -449,22 +516,38 @@ def _messages(text: str) -> list[dict]:
 def test_a_meltano_state_payload_is_unwrapped_with_a_warning(
     genesys_sim: t.Any, tmp_path: Path
 ) -> None:
-    sim = genesys_sim(seed=7, conversations_per_day=40, now="2024-05-08T00:00:00Z",
-                      rate_limit_per_minute=0)
+    sim = genesys_sim(
+        seed=7, conversations_per_day=40, now="2024-05-08T00:00:00Z", rate_limit_per_minute=0
+    )
     bookmark = "2024-05-03T00:00:00+00:00"
-    (tmp_path / "state.json").write_text(json.dumps({"singer_state": {"bookmarks": {
-        "conversation_details": {"replication_key": "conversationStart",
-                                 "replication_key_value": bookmark}}}}))
+    (tmp_path / "state.json").write_text(
+        json.dumps(
+            {
+                "singer_state": {
+                    "bookmarks": {
+                        "conversation_details": {
+                            "replication_key": "conversationStart",
+                            "replication_key_value": bookmark,
+                        }
+                    }
+                }
+            }
+        )
+    )
     config = _sim_config(sim, tmp_path, lookback="PT0S")
-    result = run_tap("--config", str(config), "--state", str(tmp_path / "state.json"),
-                     tmp_path=tmp_path)
+    result = run_tap(
+        "--config", str(config), "--state", str(tmp_path / "state.json"), tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "state: the file is a `meltano state get` payload; using its 'singer_state'" in (
         result.stderr
     )
     messages = _messages(result.stdout)
-    starts = [m["record"]["conversationStart"] for m in messages
-              if m["type"] == "RECORD" and m["stream"] == "conversation_details"]
+    starts = [
+        m["record"]["conversationStart"]
+        for m in messages
+        if m["type"] == "RECORD" and m["stream"] == "conversation_details"
+    ]
     assert starts and min(starts) >= "2024-05-03"  # resumed at the unwrapped bookmark
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     assert states[-1]["bookmarks"]["conversation_details"]["replication_key_value"] == (
@@ -473,8 +556,9 @@ def test_a_meltano_state_payload_is_unwrapped_with_a_warning(
 
 
 def test_a_connection_test_logs_no_error(genesys_sim: t.Any, tmp_path: Path) -> None:
-    sim = genesys_sim(seed=7, conversations_per_day=40, now="2024-05-08T00:00:00Z",
-                      rate_limit_per_minute=0)
+    sim = genesys_sim(
+        seed=7, conversations_per_day=40, now="2024-05-08T00:00:00Z", rate_limit_per_minute=0
+    )
     result = run_tap("--config", str(_sim_config(sim, tmp_path)), "--test", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     records = [m for m in _messages(result.stdout) if m["type"] == "RECORD"]
@@ -487,13 +571,19 @@ def test_a_stop_signal_ends_a_run_blocked_on_a_slow_target(
     genesys_sim: t.Any, tmp_path: Path, signum: int, code: int
 ) -> None:
     """The target stops reading after the first STATE; the signal still ends the run."""
-    sim = genesys_sim(seed=7, conversations_per_day=800, now="2024-05-08T00:00:00Z",
-                      rate_limit_per_minute=0)
+    sim = genesys_sim(
+        seed=7, conversations_per_day=800, now="2024-05-08T00:00:00Z", rate_limit_per_minute=0
+    )
     config = _sim_config(sim, tmp_path, window_size="PT1H", max_concurrency=2)
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     with (tmp_path / "stderr.txt").open("w") as stderr:
-        proc = subprocess.Popen([str(TAP), "--config", str(config)], stdout=subprocess.PIPE,
-                                stderr=stderr, env=clean_env, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [str(TAP), "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=clean_env,
+            cwd=tmp_path,
+        )
         assert proc.stdout is not None
         seen = []
         for raw in proc.stdout:  # a target that reads until the first bookmark, then stalls

@@ -110,7 +110,9 @@ def test_a_persistently_empty_page_before_records_fails_the_run_and_holds_the_bo
 
 def test_bookmarks_and_windows_use_whole_milliseconds(genesys_sim, fast_stream):
     sim = genesys_sim(
-        seed=3, conversations_per_day=200, now="2024-05-03T12:00:00.123456Z",
+        seed=3,
+        conversations_per_day=200,
+        now="2024-05-03T12:00:00.123456Z",
         rate_limit_per_minute=0,
     )
     use_clock(sim.clock.now)
@@ -133,9 +135,13 @@ def test_bookmarks_and_windows_use_whole_milliseconds(genesys_sim, fast_stream):
 def test_conversations_open_for_weeks_arrive_ended_after_follow_up_runs(genesys_sim, fast_stream):
     """missing = 0 and stale = 0 once every conversation has ended (multi-get follow-up)."""
     sim = genesys_sim(
-        seed=11, conversations_per_day=120, data_start="2024-05-01T00:00:00Z",
-        now="2024-05-04T00:00:00Z", rate_limit_per_minute=0,
-        long_conversation_fraction=0.5, long_conversation_max_days=12,
+        seed=11,
+        conversations_per_day=120,
+        data_start="2024-05-01T00:00:00Z",
+        now="2024-05-04T00:00:00Z",
+        rate_limit_per_minute=0,
+        long_conversation_fraction=0.5,
+        long_conversation_max_days=12,
     )
     use_clock(sim.clock.now)
     config = tap_config_for(sim, end_date=None, lookback="P1D", settle_lag="PT0S")
@@ -166,13 +172,15 @@ def test_open_conversations_past_the_horizon_are_abandoned_with_a_warning(
     genesys_sim, fast_stream, caplog
 ):
     sim = genesys_sim(
-        seed=11, conversations_per_day=120, now="2024-05-04T00:00:00Z", rate_limit_per_minute=0,
-        long_conversation_fraction=0.5, long_conversation_max_days=20,
+        seed=11,
+        conversations_per_day=120,
+        now="2024-05-04T00:00:00Z",
+        rate_limit_per_minute=0,
+        long_conversation_fraction=0.5,
+        long_conversation_max_days=20,
     )
     use_clock(sim.clock.now)
-    config = tap_config_for(
-        sim, end_date=None, lookback="PT0S", open_conversation_horizon="P5D"
-    )
+    config = tap_config_for(sim, end_date=None, lookback="PT0S", open_conversation_horizon="P5D")
     first = run_tap(config)
     assert first.error is None
     followed = first.final_state["bookmarks"]["conversation_details"]["open_conversations"]
@@ -181,14 +189,21 @@ def test_open_conversations_past_the_horizon_are_abandoned_with_a_warning(
     with caplog.at_level(logging.WARNING):
         second = run_tap(config, state=first.final_state)
     assert second.error is None
-    warning = next(r.getMessage() for r in caplog.records if "open_conversation_horizon" in
-                   r.getMessage())
+    warning = next(
+        r.getMessage() for r in caplog.records if "open_conversation_horizon" in r.getMessage()
+    )
     assert "no longer followed" in warning and "P5D" in warning
 
 
 def test_a_bookmark_later_than_now_is_a_config_error(sim, tap_config):
-    state = {"bookmarks": {"conversation_details": {
-        "replication_key": "conversationStart", "replication_key_value": "2030-01-01T00:00:00Z"}}}
+    state = {
+        "bookmarks": {
+            "conversation_details": {
+                "replication_key": "conversationStart",
+                "replication_key_value": "2030-01-01T00:00:00Z",
+            }
+        }
+    }
     run = run_tap(tap_config, state=state)
     assert isinstance(run.error, ConfigError)
     assert "later than now" in str(run.error) and run.records == []
@@ -201,9 +216,7 @@ class OnePage:
     def __init__(self, page: dict[str, Any]) -> None:
         self.page = page
 
-    def post_query(
-        self, body: dict[str, Any], *, what: str, on_send: Any = None, **_: Any
-    ) -> Any:
+    def post_query(self, body: dict[str, Any], *, what: str, on_send: Any = None, **_: Any) -> Any:
         return self.page if body["paging"]["pageNumber"] == 1 else {"totalHits": 1}
 
 
@@ -213,8 +226,10 @@ class OnePage:
         ({"conversations": {"a": 1}, "totalHits": 1}, "'conversations' is a dict, not a list"),
         ({"conversations": ["x"], "totalHits": 1}, "a conversation is a str, not an object"),
         (
-            {"conversations": [{"conversationId": "c1", "conversationStart": "yesterday"}],
-             "totalHits": 1},
+            {
+                "conversations": [{"conversationId": "c1", "conversationStart": "yesterday"}],
+                "totalHits": 1,
+            },
             "conversation c1 has conversationStart 'yesterday', not an ISO-8601 date-time",
         ),
     ],
@@ -284,13 +299,17 @@ def test_the_basic_credential_is_redacted_in_both_forms():
 
 
 @pytest.mark.parametrize("auth_status", [400, 401, 500])
-def test_a_token_endpoint_echoing_the_authorization_header_leaks_nothing(
-    sim, auth_status, caplog
-):
+def test_a_token_endpoint_echoing_the_authorization_header_leaks_nothing(sim, auth_status, caplog):
     sim.faults.configure({"kind": "echo_auth", "target": "token", "auth_status": auth_status})
     tokens = TokenProvider(
-        sim.base_url, SIM_CLIENT_ID, SIM_CLIENT_SECRET, requests.Session(), 5.0,
-        max_retries=1, backoff_base_s=0.01, backoff_cap_s=0.02,
+        sim.base_url,
+        SIM_CLIENT_ID,
+        SIM_CLIENT_SECRET,
+        requests.Session(),
+        5.0,
+        max_retries=1,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.02,
     )
     with caplog.at_level(logging.DEBUG), pytest.raises((AuthError, GenesysAPIError)) as info:
         tokens.token()
@@ -303,8 +322,14 @@ def test_a_token_endpoint_echoing_the_authorization_header_leaks_nothing(
 def test_token_retries_follow_max_retries(sim):
     sim.faults.configure({"kind": "status", "status": 503, "target": "token"})
     tokens = TokenProvider(
-        sim.base_url, SIM_CLIENT_ID, SIM_CLIENT_SECRET, requests.Session(), 5.0,
-        max_retries=2, backoff_base_s=0.01, backoff_cap_s=0.02,
+        sim.base_url,
+        SIM_CLIENT_ID,
+        SIM_CLIENT_SECRET,
+        requests.Session(),
+        5.0,
+        max_retries=2,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.02,
     )
     with pytest.raises(GenesysAPIError, match="giving up after 3 tries"):
         tokens.token()

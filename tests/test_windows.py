@@ -55,6 +55,7 @@ def assert_tiles(windows: list[Window], start: datetime, end: datetime) -> None:
 
 # --- planning -----------------------------------------------------------------------------
 
+
 def test_whole_days_plan_one_window_per_utc_day() -> None:
     windows = plan_windows(at(1), at(4), D)
     assert [w.interval for w in windows] == [
@@ -90,7 +91,9 @@ def test_sub_day_sizes_align_within_the_day_and_restart_at_midnight() -> None:
 def test_multi_day_windows_start_on_the_first_day_and_never_exceed_the_max_interval() -> None:
     windows = plan_windows(at(1, 12), at(20), timedelta(days=7))
     assert [(w.start, w.end) for w in windows] == [
-        (at(1, 12), at(8)), (at(8), at(15)), (at(15), at(20)),
+        (at(1, 12), at(8)),
+        (at(8), at(15)),
+        (at(15), at(20)),
     ]
     capped = plan_windows(at(1), at(31), timedelta(days=30), max_interval=timedelta(days=7))
     assert max(w.duration for w in capped) == timedelta(days=7)
@@ -121,10 +124,25 @@ def test_other_timezones_are_converted_to_utc() -> None:
 
 
 SIZES = [H, 2 * H, 3 * H, 5 * H, 7 * H, 12 * H, D, 2 * D, 3 * D, 7 * D]
-STARTS = [at(1), at(1, 0, 0, 0, 1), at(1, 0, 59, 59, 999), at(1, 11, 30), at(1, 23, 59, 59),
-          at(2, 5, 0, 0, 500)]
-LENGTHS = [timedelta(milliseconds=1), timedelta(minutes=1), H, 5 * H + timedelta(minutes=7), D,
-           D + timedelta(seconds=1), 3 * D + 7 * H, 16 * D, 31 * D]
+STARTS = [
+    at(1),
+    at(1, 0, 0, 0, 1),
+    at(1, 0, 59, 59, 999),
+    at(1, 11, 30),
+    at(1, 23, 59, 59),
+    at(2, 5, 0, 0, 500),
+]
+LENGTHS = [
+    timedelta(milliseconds=1),
+    timedelta(minutes=1),
+    H,
+    5 * H + timedelta(minutes=7),
+    D,
+    D + timedelta(seconds=1),
+    3 * D + 7 * H,
+    16 * D,
+    31 * D,
+]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=str)
@@ -159,6 +177,7 @@ def test_each_instant_is_owned_by_exactly_one_window() -> None:
 
 # --- Window ---------------------------------------------------------------------------------
 
+
 def test_window_interval_uses_millisecond_utc_instants() -> None:
     w = Window(at(1, 0, 0, 0, 5), at(1, 1))
     assert w.interval == "2024-05-01T00:00:00.005Z/2024-05-01T01:00:00.000Z"
@@ -174,6 +193,7 @@ def test_window_must_not_be_empty() -> None:
 
 
 # --- resume_point ----------------------------------------------------------------------------
+
 
 def test_first_run_starts_at_start_date() -> None:
     assert resume_point(at(1), None, timedelta(days=3)) == at(1)
@@ -191,10 +211,15 @@ def test_lookback_never_reaches_before_start_date() -> None:
 
 # --- split_window ----------------------------------------------------------------------------
 
+
 def test_split_halves_a_day_exactly() -> None:
     first, second = split_window(Window(at(1), at(2)))
-    assert (first.start, first.end, second.start, second.end) == (at(1), at(1, 12), at(1, 12),
-                                                                    at(2))
+    assert (first.start, first.end, second.start, second.end) == (
+        at(1),
+        at(1, 12),
+        at(1, 12),
+        at(2),
+    )
 
 
 def test_repeated_splits_tile_the_window_down_to_the_minimum() -> None:
@@ -223,8 +248,9 @@ def test_split_refuses_windows_whose_halves_would_be_below_one_minute() -> None:
         split_window(Window(at(1), at(1, 0, 1, 59, 999)))
 
 
-def test_split_falls_back_to_the_exact_millisecond_midpoint_when_rounding_leaves_a_short_half(
-) -> None:
+def test_split_falls_back_to_the_exact_millisecond_midpoint_when_rounding_leaves_a_short_half() -> (
+    None
+):
     """Start at .500 s, 120.2 s long: the whole-second midpoint (00:01:00) would leave a first
     half of 59.5 s, under the one-minute minimum; the exact midpoint 00:01:00.600 is used."""
     window = Window(at(1, 0, 0, 0, 500), at(1, 0, 2, 0, 700))
@@ -258,6 +284,7 @@ def test_split_rounds_the_midpoint_down_to_a_whole_second_when_both_halves_stay_
 
 
 # --- one precision: whole milliseconds --------------------------------------------------------
+
 
 def test_to_millis_floors_to_a_whole_millisecond_in_utc() -> None:
     assert to_millis(at(1, 2, 3, 4, 5) + 999 * US) == at(1, 2, 3, 4, 5)
@@ -317,6 +344,7 @@ def test_sizes_are_floored_to_whole_milliseconds() -> None:
 
 # --- non-whole-day sizes and interval limits ---------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
@@ -348,6 +376,7 @@ def test_removed_names_are_gone() -> None:
 
 
 # --- host time zone independence -------------------------------------------------------------
+
 
 def test_the_suite_runs_in_a_non_utc_local_zone() -> None:
     """tests/conftest.py pins TZ=America/New_York: a slip into local time shows up here."""

@@ -24,8 +24,10 @@ from genesys_sim.users import USER_QUERY_PATH, UserDetails, UserQuery, validate_
 _DETAILS = "/api/v2/analytics/conversations/details"
 #: endpoint name -> (path regex, permissions any of which allows it)
 ENDPOINTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "conversation_details": (rf"{_DETAILS}(/query)?|/api/v2/analytics/conversations/[^/]+/details",
-                             ("analytics:conversationDetail:view",)),
+    "conversation_details": (
+        rf"{_DETAILS}(/query)?|/api/v2/analytics/conversations/[^/]+/details",
+        ("analytics:conversationDetail:view",),
+    ),
     "conversation_jobs": (rf"{_DETAILS}/jobs(/.*)?", ("analytics:conversationDetail:view",)),
     "user_details": (USER_QUERY_PATH, ("analytics:userDetail:view",)),
     "users": (LIST_PATHS["users"], ("directory:user:view", "directory:user:add")),
@@ -35,8 +37,10 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "languages": (LIST_PATHS["languages"], ("routing:skill:view", "routing:skill:manage")),
     "divisions": (LIST_PATHS["divisions"], ("authorization:division:view",)),
     "groups": (LIST_PATHS["groups"], ("directory:group:view",)),
-    "presence_definitions": (LIST_PATHS["presence_definitions"],
-                             ("presence:presenceDefinition:view",)),
+    "presence_definitions": (
+        LIST_PATHS["presence_definitions"],
+        ("presence:presenceDefinition:view",),
+    ),
     "flows": (LIST_PATHS["flows"], ("architect:flow:view",)),
 }
 _COMPILED = {name: re.compile(rf"^(?:{pattern})$") for name, (pattern, _p) in ENDPOINTS.items()}
@@ -60,15 +64,19 @@ def endpoint_name(path: str) -> str | None:
 def check_endpoint_names(names: tuple[str, ...] | list[str]) -> None:
     unknown = [n for n in names if n not in ENDPOINTS]
     if unknown:
-        raise ValueError(f"forbidden_endpoints: unknown {', '.join(unknown)} "
-                         f"(one of {', '.join(ENDPOINTS)})")
+        raise ValueError(
+            f"forbidden_endpoints: unknown {', '.join(unknown)} (one of {', '.join(ENDPOINTS)})"
+        )
 
 
 def missing_permissions(name: str) -> ApiError:
     perms = ", ".join(ENDPOINTS[name][1])
-    return ApiError(403, "missing.any.permissions",
-                    "Unable to perform the requested action. You must have at least one of the "
-                    f"following permissions assigned: {perms}")
+    return ApiError(
+        403,
+        "missing.any.permissions",
+        "Unable to perform the requested action. You must have at least one of the "
+        f"following permissions assigned: {perms}",
+    )
 
 
 class AnalystApi:
@@ -81,8 +89,9 @@ class AnalystApi:
         self.status = StatusHistory(data)
         self.users = UserDetails(data, self.status, self.reference)
 
-    def handle(self, method: str, target: str, path: str, body: bytes, now_ms: int
-               ) -> tuple[int, bytes] | None:
+    def handle(
+        self, method: str, target: str, path: str, body: bytes, now_ms: int
+    ) -> tuple[int, bytes] | None:
         """(status, JSON body) for an analyst route; None for other paths; raises ApiError."""
         forbidden = self.data.config.forbidden_endpoints
         if forbidden:

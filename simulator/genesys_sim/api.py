@@ -55,9 +55,11 @@ BASE = "/api/v2/analytics/conversations/details"
 QUERY_PATH = f"{BASE}/query"
 JOBS_PATH = f"{BASE}/jobs"
 _JOB_RE = re.compile(rf"^{JOBS_PATH}/([0-9a-fA-F-]{{1,64}})(/results)?$")
-HTML_BODY = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
-             b"<h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response.</p>"
-             b"</body></html>")
+HTML_BODY = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+    b"<h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response.</p>"
+    b"</body></html>"
+)
 
 
 @dataclass
@@ -160,8 +162,17 @@ class SimApp:
 
     def _page_key(self, q: Query, now_ms: int) -> tuple[Any, ...]:
         aggs = json.dumps(q.aggregations, sort_keys=True)
-        return (q.match_key, q.page_size, q.page_number, aggs, now_ms, self.version,
-                self.config.overlap_check, self.faults.version, self._shifted(q))
+        return (
+            q.match_key,
+            q.page_size,
+            q.page_number,
+            aggs,
+            now_ms,
+            self.version,
+            self.config.overlap_check,
+            self.faults.version,
+            self._shifted(q),
+        )
 
     def _build_page(self, q: Query, now_ms: int) -> tuple[bytes, int, int]:
         """(body prefix up to totalHits, totalHits, records on page)."""
@@ -172,18 +183,22 @@ class SimApp:
             rows = shift_rows(rows, rule.shift_rows, q.match_key in rule.shifted)
         first = (q.page_number - 1) * q.page_size
         page, seen = [], set()
-        for row in rows[first:first + q.page_size]:
+        for row in rows[first : first + q.page_size]:
             if row[S_ID] not in seen:  # the real API filters duplicates: pages may run short
                 seen.add(row[S_ID])
                 page.append(row)
         parts = []
         if page:
-            parts.append(b'"conversations":[' + b",".join(
-                self.record_bytes(r, now_ms) for r in page) + b"]")
+            parts.append(
+                b'"conversations":[' + b",".join(self.record_bytes(r, now_ms) for r in page) + b"]"
+            )
         if q.aggregations:
-            aggs = [term_frequency(self.data, unique, a, now_ms) if a["type"] == "termFrequency"
-                    else {"type": "numericRange", "metric": a.get("metric"), "results": []}
-                    for a in q.aggregations]
+            aggs = [
+                term_frequency(self.data, unique, a, now_ms)
+                if a["type"] == "termFrequency"
+                else {"type": "numericRange", "metric": a.get("metric"), "results": []}
+                for a in q.aggregations
+            ]
             parts.append(b'"aggregations":' + _json(aggs))
         prefix = b"{" + b"".join(p + b"," for p in parts)
         return prefix, len(rows), len(page)
@@ -228,9 +243,13 @@ class SimApp:
         fut.add_done_callback(done)
 
     # ------------------------------------------------------------------ ground truth
-    def ground_truth_rows(self, start_ms: int, end_ms: int,
-                          segment_filters: list[dict[str, Any]] | None = None,
-                          conversation_filters: list[dict[str, Any]] | None = None) -> list[Row]:
+    def ground_truth_rows(
+        self,
+        start_ms: int,
+        end_ms: int,
+        segment_filters: list[dict[str, Any]] | None = None,
+        conversation_filters: list[dict[str, Any]] | None = None,
+    ) -> list[Row]:
         body: dict[str, Any] = {"interval": f"{iso(start_ms)}/{iso(end_ms)}"}
         if segment_filters:
             body["segmentFilters"] = segment_filters
@@ -259,8 +278,10 @@ class SimApp:
 
     def ground_truth(self, start_ms: int, end_ms: int, **filters: Any) -> list[dict[str, Any]]:
         now_ms = self.clock.now_ms()
-        return [json.loads(self.record_bytes(r, now_ms))
-                for r in self.ground_truth_rows(start_ms, end_ms, **filters)]
+        return [
+            json.loads(self.record_bytes(r, now_ms))
+            for r in self.ground_truth_rows(start_ms, end_ms, **filters)
+        ]
 
     # ------------------------------------------------------------------ HTTP entry
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -291,8 +312,11 @@ class SimApp:
             return path, {"jobs", "jobs_availability", "api"}
         m = _JOB_RE.match(path)
         if m:
-            one = "jobs_results" if m.group(2) else (
-                "jobs_delete" if method == "DELETE" else "jobs_status")
+            one = (
+                "jobs_results"
+                if m.group(2)
+                else ("jobs_delete" if method == "DELETE" else "jobs_status")
+            )
             return JOBS_PATH + "/{jobId}" + (m.group(2) or ""), {"jobs", one, "api"}
         if path == JOBS_PATH:
             return path, {"jobs", "jobs_create", "api"}
@@ -305,8 +329,14 @@ class SimApp:
         return "other", {"api"}
 
     def _handle_api(  # noqa: PLR0917
-        self, method: str, target: str, path: str, headers: Mapping[str, str], body: bytes,
-        fired: list[FaultRule], cid: str,
+        self,
+        method: str,
+        target: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        fired: list[FaultRule],
+        cid: str,
     ) -> Response:
         out_headers: dict[str, str] = {}
         try:
@@ -366,8 +396,11 @@ class SimApp:
         if resp.status != 200:
             return resp
         for rule in fired:
-            if rule.kind == "empty_page" and resp.body.startswith(b'{"conversations"') \
-                    and b'"totalHits":' in resp.body:
+            if (
+                rule.kind == "empty_page"
+                and resp.body.startswith(b'{"conversations"')
+                and b'"totalHits":' in resp.body
+            ):
                 total = json.loads(resp.body).get("totalHits", 0)
                 resp.body = _json({"totalHits": total})
             elif rule.kind == "total_hits" and b'"totalHits":' in resp.body:
@@ -403,8 +436,9 @@ class SimApp:
         self.stats.token()
         return Response(200, _json(token))
 
-    def _route(self, method: str, target: str, path: str, body: bytes,
-               client: str = "") -> Response:
+    def _route(
+        self, method: str, target: str, path: str, body: bytes, client: str = ""
+    ) -> Response:
         now_ms = self.clock.now_ms()
         answer = self.analyst.handle(method, target, path, body, now_ms)  # analyst.py
         if answer is not None:
@@ -419,8 +453,9 @@ class SimApp:
             return Response(202, _json({"jobId": job.job_id}))
         if path == f"{JOBS_PATH}/availability":
             self._method(method, "GET")
-            return Response(200, _json(
-                {"dataAvailabilityDate": iso(self.jobs.availability_ms(now_ms))}))
+            return Response(
+                200, _json({"dataAvailabilityDate": iso(self.jobs.availability_ms(now_ms))})
+            )
         if path == MULTIGET_PATH or ONE_RE.match(path):
             self._method(method, "GET")
             return self._by_id(path, target, now_ms)
@@ -446,8 +481,11 @@ class SimApp:
         prefix, total, count, hit = self.page(q, now_ms)
         self.stats.page(count, hit)
         rule = self.faults.data_rule("shift")
-        if rule is not None and q.page_number == rule.after_page and \
-                q.match_key not in rule.shifted:
+        if (
+            rule is not None
+            and q.page_number == rule.after_page
+            and q.match_key not in rule.shifted
+        ):
             rule.shifted.add(q.match_key)  # later requests of this query see the moved index
             self.stats.fault("shift")
         self._latency(count, q.page_number)
@@ -466,8 +504,10 @@ class SimApp:
             return Response(200, self.record_bytes(rows[0], now_ms))
         if not rows:  # no known id: the key is omitted, as on an empty query page
             return Response(200, b"{}")
-        return Response(200, b'{"conversations":[' + b",".join(
-            self.record_bytes(r, now_ms) for r in rows) + b"]}")
+        return Response(
+            200,
+            b'{"conversations":[' + b",".join(self.record_bytes(r, now_ms) for r in rows) + b"]}",
+        )
 
     def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
         """Ground truth for the multi-get: the known ids' records at the current clock."""
@@ -477,16 +517,18 @@ class SimApp:
     def open_rows(self, start_ms: int, end_ms: int) -> list[Row]:
         """Conversations started in [start, end) that have no conversationEnd at the clock."""
         now_ms = self.clock.now_ms()
-        return [r for r in self.ground_truth_rows(start_ms, end_ms)
-                if self.data.end_ms(r) > now_ms]
+        return [r for r in self.ground_truth_rows(start_ms, end_ms) if self.data.end_ms(r) > now_ms]
 
     def _job_results(self, job_id: str, target: str, now_ms: int) -> Response:
         params = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
         job, page, cursor = self.jobs.results_page(job_id, params, now_ms)
         parts = []
         if page:
-            parts.append(b'"conversations":[' + b",".join(
-                self.record_bytes(r, job.view_ms, True) for r in page) + b"]")
+            parts.append(
+                b'"conversations":['
+                + b",".join(self.record_bytes(r, job.view_ms, True) for r in page)
+                + b"]"
+            )
         if cursor:
             parts.append(b'"cursor":' + _json(cursor))
         parts.append(b'"dataAvailabilityDate":' + _json(iso(job.available_ms)))
@@ -495,8 +537,11 @@ class SimApp:
         return Response(200, b"{" + b",".join(parts) + b"}")
 
     def _latency(self, records: int, page_number: int = 1) -> None:
-        delay = (self.config.latency_s + self.config.latency_per_record_s * records
-                 + self.config.latency_per_page_s * (page_number - 1))
+        delay = (
+            self.config.latency_s
+            + self.config.latency_per_record_s * records
+            + self.config.latency_per_page_s * (page_number - 1)
+        )
         if delay > 0:
             self.sleep(delay)
 
@@ -506,8 +551,6 @@ def _load(body: bytes) -> Any:
         return json.loads(body or b"null")
     except ValueError as exc:
         raise bad_request("The request body could not be parsed as JSON.") from exc
-
-
 
 
 __all__ = ["JOBS_PATH", "QUERY_PATH", "Response", "SimApp"]

@@ -40,8 +40,7 @@ class TokenStore:
             except (binascii.Error, UnicodeDecodeError) as exc:
                 raise OAuthError(401, "invalid_client", "Malformed Basic credentials") from exc
         if fields.get("grant_type") != "client_credentials":
-            raise OAuthError(400, "unsupported_grant_type",
-                             "grant_type must be client_credentials")
+            raise OAuthError(400, "unsupported_grant_type", "grant_type must be client_credentials")
         if not client_id or self.config.clients.get(client_id) != secret:
             raise OAuthError(401, "invalid_client", "client not found or bad secret")
         token = secrets.token_urlsafe(32)
@@ -52,10 +51,16 @@ class TokenStore:
 
     def check(self, authorization: str | None) -> str:
         """Return the bearer token of a valid API call or raise the 401 the API answers."""
-        if not authorization or not authorization.lower().startswith("bearer ") or not \
-                authorization[7:].strip():
-            raise ApiError(401, "authentication.required",
-                           "No authentication bearer token specified in authorization header.")
+        if (
+            not authorization
+            or not authorization.lower().startswith("bearer ")
+            or not authorization[7:].strip()
+        ):
+            raise ApiError(
+                401,
+                "authentication.required",
+                "No authentication bearer token specified in authorization header.",
+            )
         token = authorization[7:].strip()
         with self._lock:
             entry = self._tokens.get(token)

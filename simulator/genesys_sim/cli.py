@@ -32,7 +32,8 @@ def _time(text: str) -> str:
         parse_time(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 time: {text!r} (e.g. 2024-05-08T00:00:00Z)") from None
+            f"not an ISO-8601 time: {text!r} (e.g. 2024-05-08T00:00:00Z)"
+        ) from None
     return text
 
 
@@ -102,20 +103,36 @@ SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--rate-window", "rate_limit_window_s", _positive, "seconds"),
     ("--latency", "latency_s", _seconds, "seconds per response"),
     ("--latency-per-record", "latency_per_record_s", _seconds, "seconds per record"),
-    ("--latency-per-page", "latency_per_page_s", _seconds,
-     "sync query: + (pageNumber - 1) x this many seconds"),
+    (
+        "--latency-per-page",
+        "latency_per_page_s",
+        _seconds,
+        "sync query: + (pageNumber - 1) x this many seconds",
+    ),
     ("--late-wrapup-fraction", "late_wrapup_fraction", _fraction, "share of late wrap-ups"),
     ("--late-wrapup-delay", "late_wrapup_delay_s", _count, "seconds"),
-    ("--long-conversation-fraction", "long_conversation_fraction", _fraction,
-     "share of message/email conversations open for days"),
+    (
+        "--long-conversation-fraction",
+        "long_conversation_fraction",
+        _fraction,
+        "share of message/email conversations open for days",
+    ),
     ("--long-conversation-max-days", "long_conversation_max_days", _positive, "days"),
     ("--multiget-max-ids", "multiget_max_ids", _positive, "ids per multi-get"),
     ("--max-hang", "max_hang_s", _seconds, "cap of hang/trickle faults in seconds"),
     # async jobs (docs/simulator.md "Async jobs")
-    ("--availability-lag", "data_availability_lag_s", _count,
-     "dataAvailabilityDate = now - this many seconds (floored to the hour)"),
-    ("--jobs-beyond-availability", "jobs_beyond_availability", str,
-     "truncate: job data only up to dataAvailabilityDate; include: up to now"),
+    (
+        "--availability-lag",
+        "data_availability_lag_s",
+        _count,
+        "dataAvailabilityDate = now - this many seconds (floored to the hour)",
+    ),
+    (
+        "--jobs-beyond-availability",
+        "jobs_beyond_availability",
+        str,
+        "truncate: job data only up to dataAvailabilityDate; include: up to now",
+    ),
     ("--job-clock", "job_clock", str, "clock job latency runs on"),
     ("--job-polls-queued", "job_polls_queued", _count, "polls that end QUEUED (0: time only)"),
     ("--job-polls-pending", "job_polls_pending", _count, "polls that end PENDING (0: time only)"),
@@ -123,21 +140,33 @@ SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--job-run", "job_run_s", _seconds, "seconds PENDING (base)"),
     ("--job-run-per-1000", "job_run_s_per_1000", _seconds, "+ seconds PENDING per 1000 results"),
     ("--job-ttl", "job_ttl_s", _count, "seconds results live after completion"),
-    ("--job-expired-results-status", "job_expired_results_status", int,
-     "status of the results of an expired job"),
+    (
+        "--job-expired-results-status",
+        "job_expired_results_status",
+        int,
+        "status of the results of an expired job",
+    ),
     ("--job-page-size", "job_results_default_page_size", _positive, "default results pageSize"),
     ("--job-max-page-size", "job_results_max_page_size", _positive, "maximum results pageSize"),
     ("--job-max-interval-days", "job_max_interval_days", _count, "0: unlimited"),
     ("--job-max-concurrent", "job_max_concurrent", _count, "queued/running jobs (0: unlimited)"),
     ("--job-concurrency-scope", "job_concurrency_scope", str, "the limit counts per org or client"),
     ("--job-concurrency-status", "job_concurrency_status", int, "status over the limit"),
-    ("--job-concurrency-retry-after", "job_concurrency_retry_after_s", _count,
-     "Retry-After over the limit (0: no header)"),
+    (
+        "--job-concurrency-retry-after",
+        "job_concurrency_retry_after_s",
+        _count,
+        "Retry-After over the limit (0: no header)",
+    ),
 )
 #: SimConfig field -> the flag that sets it (names the flag in errors raised by SimConfig)
 FLAGS = {fld: flag for flag, fld, _t, _h in SETTINGS} | {
-    "host": "--host", "port": "--port", "hot_days": "--hot-day", "clients": "--client",
-    "overlap_check": "--no-overlap-check"}
+    "host": "--host",
+    "port": "--port",
+    "hot_days": "--hot-day",
+    "clients": "--client",
+    "overlap_check": "--no-overlap-check",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,24 +181,55 @@ def build_parser() -> argparse.ArgumentParser:
         if fld in ("data_start", "now") and default is not None:
             default = default.isoformat()
         choices = CHOICES.get(fld)
-        serve.add_argument(flag, dest=fld, type=kind, default=default, choices=choices,
-                           metavar=None if choices else flag[2:].upper().replace("-", "_"),
-                           help=f"{text} (default {default})")
-    serve.add_argument("--hot-day", type=_hot_day, action="append", default=[],
-                       metavar="DATE=COUNT", help="override one day's volume (repeatable)")
-    serve.add_argument("--client", type=_client, action="append", default=[],
-                       metavar="ID:SECRET", help="accepted OAuth client (default sim-client)")
-    serve.add_argument("--no-overlap-check", action="store_true",
-                       help="sync query: start-day rule only, no activity overlap")
-    serve.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC",
-                       help="kind[:opt=v,...], e.g. status:rate=0.05,status=503 (repeatable)")
+        serve.add_argument(
+            flag,
+            dest=fld,
+            type=kind,
+            default=default,
+            choices=choices,
+            metavar=None if choices else flag[2:].upper().replace("-", "_"),
+            help=f"{text} (default {default})",
+        )
+    serve.add_argument(
+        "--hot-day",
+        type=_hot_day,
+        action="append",
+        default=[],
+        metavar="DATE=COUNT",
+        help="override one day's volume (repeatable)",
+    )
+    serve.add_argument(
+        "--client",
+        type=_client,
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="accepted OAuth client (default sim-client)",
+    )
+    serve.add_argument(
+        "--no-overlap-check",
+        action="store_true",
+        help="sync query: start-day rule only, no activity overlap",
+    )
+    serve.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="kind[:opt=v,...], e.g. status:rate=0.05,status=503 (repeatable)",
+    )
     serve.add_argument("--fault-seed", type=int, default=None)
     bench = sub.add_parser("bench", help="measure pages/s served (100-record pages)")
     bench.add_argument("--pages", type=_positive, default=300)
-    bench.add_argument("--clients", type=_positive, default=1,
-                       help="concurrent keep-alive sessions")
-    bench.add_argument("--in-process", action="store_true",
-                       help="server thread in the measuring process (as the pytest fixture)")
+    bench.add_argument(
+        "--clients", type=_positive, default=1, help="concurrent keep-alive sessions"
+    )
+    bench.add_argument(
+        "--in-process",
+        action="store_true",
+        help="server thread in the measuring process (as the pytest fixture)",
+    )
     return parser
 
 
@@ -177,8 +237,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The SimConfig of ``serve`` arguments (ValueError: "<flag>: <what is wrong>")."""
     settings = {fld: getattr(args, fld) for _f, fld, _t, _h in SETTINGS}
     try:
-        cfg = SimConfig(**settings, hot_days=dict(args.hot_day), host=args.host, port=args.port,
-                        overlap_check=not args.no_overlap_check)
+        cfg = SimConfig(
+            **settings,
+            hot_days=dict(args.hot_day),
+            host=args.host,
+            port=args.port,
+            overlap_check=not args.no_overlap_check,
+        )
     except ValueError as exc:
         field, sep, rest = str(exc).partition(": ")
         if sep and field in FLAGS:

@@ -192,8 +192,11 @@ class SimConfig:
                 raise ValueError(f"{key}: cannot be changed on a running simulator")
             current = getattr(self, key)
             if isinstance(current, bool):
-                flag = (value.strip().lower() in ("1", "true", "yes", "on")
-                        if isinstance(value, str) else bool(value))
+                flag = (
+                    value.strip().lower() in ("1", "true", "yes", "on")
+                    if isinstance(value, str)
+                    else bool(value)
+                )
                 setattr(self, key, flag)
             else:
                 new = type(current)(value)

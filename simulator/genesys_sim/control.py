@@ -19,8 +19,14 @@ from genesys_sim.jobs import JobStore
 from genesys_sim.stats import Stats
 
 #: ``AsyncConversationQuery`` fields accepted by ``POST /_sim/jobs/ground_truth``
-_JOB_BODY_FIELDS = ("startOfDayIntervalMatching", "limit", "segmentFilters",
-                    "conversationFilters", "order", "orderBy")
+_JOB_BODY_FIELDS = (
+    "startOfDayIntervalMatching",
+    "limit",
+    "segmentFilters",
+    "conversationFilters",
+    "order",
+    "orderBy",
+)
 
 
 class ControlledApp(Protocol):
@@ -35,13 +41,15 @@ class ControlledApp(Protocol):
 
     def update_config(self, **changes: Any) -> None: ...
 
-    def ground_truth_rows(self, start_ms: int, end_ms: int,
-                          segment_filters: list[dict[str, Any]] | None = None,
-                          conversation_filters: list[dict[str, Any]] | None = None
-                          ) -> list[Row]: ...
+    def ground_truth_rows(
+        self,
+        start_ms: int,
+        end_ms: int,
+        segment_filters: list[dict[str, Any]] | None = None,
+        conversation_filters: list[dict[str, Any]] | None = None,
+    ) -> list[Row]: ...
 
-    def ground_truth(self, start_ms: int, end_ms: int,
-                     **filters: Any) -> list[dict[str, Any]]: ...
+    def ground_truth(self, start_ms: int, end_ms: int, **filters: Any) -> list[dict[str, Any]]: ...
 
     def warm(self, start_ms: int, end_ms: int, with_attributes: bool = False) -> int: ...
 
@@ -50,8 +58,7 @@ class ControlledApp(Protocol):
     def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]: ...
 
 
-def handle_control(app: ControlledApp, method: str, path: str, body: bytes
-                   ) -> tuple[int, Any]:
+def handle_control(app: ControlledApp, method: str, path: str, body: bytes) -> tuple[int, Any]:
     """Answer one ``/_sim/*`` request: (HTTP status, JSON-serialisable payload)."""
     try:
         payload: Any = json.loads(body) if body else {}
@@ -91,8 +98,10 @@ def _dispatch(app: ControlledApp, method: str, path: str, payload: Any) -> Any:
     if route == ("POST", "/_sim/ground_truth"):
         start = to_ms(parse_time(payload["start"]))
         end = to_ms(parse_time(payload["end"]))
-        filters = {"segment_filters": payload.get("segmentFilters"),
-                   "conversation_filters": payload.get("conversationFilters")}
+        filters = {
+            "segment_filters": payload.get("segmentFilters"),
+            "conversation_filters": payload.get("conversationFilters"),
+        }
         if payload.get("idsOnly"):
             rows = app.ground_truth_rows(start, end, **filters)
             return {"count": len(rows), "conversationIds": [r[13] for r in rows]}
@@ -132,7 +141,13 @@ def _jobs(jobs: JobStore, method: str, path: str, payload: Any) -> Any:
     if method == "GET" and len(parts) == 4:
         job = jobs.get(parts[3])
         ids = job.ids
-        return {"jobId": job.job_id, "client": job.client, "count": len(ids),
-                "conversationIds": ids, "viewDate": iso(job.view_ms),
-                "dataAvailabilityDate": iso(job.available_ms), "polls": job.polls}
+        return {
+            "jobId": job.job_id,
+            "client": job.client,
+            "count": len(ids),
+            "conversationIds": ids,
+            "viewDate": iso(job.view_ms),
+            "dataAvailabilityDate": iso(job.available_ms),
+            "polls": job.polls,
+        }
     raise ApiError(404, "not.found", f"No control route {method} {path}")

@@ -32,8 +32,22 @@ WEEKDAY_FACTOR = (1.15, 1.1, 1.1, 1.05, 1.0, 0.45, 0.4)
 SYSTEM_WRAPUP = "ININ-WRAP-UP-TIMEOUT"
 
 # skeleton tuple layout
-(S_START, S_IVR, S_WAIT, S_TALK, S_ACW, S_LATEU, S_MEDIA, S_DIR, S_QUEUE, S_USER, S_WRAP, S_DIV,
- S_SEED, S_ID) = range(14)
+(
+    S_START,
+    S_IVR,
+    S_WAIT,
+    S_TALK,
+    S_ACW,
+    S_LATEU,
+    S_MEDIA,
+    S_DIR,
+    S_QUEUE,
+    S_USER,
+    S_WRAP,
+    S_DIV,
+    S_SEED,
+    S_ID,
+) = range(14)
 
 Row = tuple[Any, ...]
 
@@ -89,8 +103,20 @@ class Entities:
     def generate(cls, seed: int) -> Entities:
         rng = random.Random(f"genesys-sim:{seed}:entities")
         divisions = tuple(new_uuid(rng) for _ in range(3))
-        queue_names = ("Sales", "Support", "Billing", "Retention", "Tech L1", "Tech L2", "VIP",
-                       "Claims", "Orders", "Returns", "Escalations", "Spanish")
+        queue_names = (
+            "Sales",
+            "Support",
+            "Billing",
+            "Retention",
+            "Tech L1",
+            "Tech L2",
+            "VIP",
+            "Claims",
+            "Orders",
+            "Returns",
+            "Escalations",
+            "Spanish",
+        )
         queues = tuple((new_uuid(rng), name, i % 3) for i, name in enumerate(queue_names))
         teams = [new_uuid(rng) for _ in range(8)]
         first = ("Ana", "Ben", "Chloe", "Dev", "Eva", "Finn", "Gia", "Hugo", "Ines", "Jon")
@@ -103,8 +129,10 @@ class Entities:
         flows = {
             kind: (new_uuid(rng), name)
             for kind, name in (
-                ("INBOUNDCALL", "Main IVR"), ("INQUEUECALL", "Default In-Queue"),
-                ("INBOUNDCHAT", "Web Chat Entry"), ("INBOUNDSHORTMESSAGE", "Messaging Entry"),
+                ("INBOUNDCALL", "Main IVR"),
+                ("INQUEUECALL", "Default In-Queue"),
+                ("INBOUNDCHAT", "Web Chat Entry"),
+                ("INBOUNDSHORTMESSAGE", "Messaging Entry"),
                 ("INBOUNDEMAIL", "Email Routing"),
             )
         }
@@ -112,8 +140,9 @@ class Entities:
         return cls(divisions, queues, users, wrapups, flows, edges)
 
 
-def _generate_day(seed: int, day: date, volume: int, ents: Entities,
-                  org: OrgHistory | None = None) -> list[Row]:
+def _generate_day(
+    seed: int, day: date, volume: int, ents: Entities, org: OrgHistory | None = None
+) -> list[Row]:
     rng = random.Random(f"genesys-sim:{seed}:{day.isoformat()}")
     base = day_start_ms(day)
     cum = list(accumulate(HOUR_WEIGHTS))
@@ -164,10 +193,24 @@ def _generate_day(seed: int, day: date, volume: int, ents: Entities,
         queue = rng.randrange(n_queues)
         if org is not None:  # closed queues receive no later conversations
             queue = org.queue_at(queue, start, n_queues)
-        rows.append((
-            start, ivr, wait, talk, acw, rand(), media, int(outbound), queue, user, wrap,
-            ents.queues[queue][2], rng.getrandbits(63), new_uuid(rng),
-        ))
+        rows.append(
+            (
+                start,
+                ivr,
+                wait,
+                talk,
+                acw,
+                rand(),
+                media,
+                int(outbound),
+                queue,
+                user,
+                wrap,
+                ents.queues[queue][2],
+                rng.getrandbits(63),
+                new_uuid(rng),
+            )
+        )
     return rows
 
 
@@ -185,7 +228,7 @@ def _stretch(rows: list[Row], fraction: float, max_days: int) -> list[Row]:
             h = (row[S_SEED] * _GOLDEN) & _MASK64
             if (h >> 40) / (1 << 24) < fraction:
                 span = DAY_MS + int(((h >> 8) & 0xFFFFFF) / (1 << 24) * (max_days - 1) * DAY_MS)
-                out.append((*row[:S_TALK], span, *row[S_TALK + 1:]))
+                out.append((*row[:S_TALK], span, *row[S_TALK + 1 :]))
                 continue
         out.append(row)
     return out
@@ -197,9 +240,13 @@ class DataSet:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.entities = Entities.generate(config.seed)
-        self.org = OrgHistory.generate(config.seed, len(self.entities.users),
-                                       len(self.entities.queues), to_ms(config.start_dt),
-                                       self.max_span_days * DAY_MS)
+        self.org = OrgHistory.generate(
+            config.seed,
+            len(self.entities.users),
+            len(self.entities.queues),
+            to_ms(config.start_dt),
+            self.max_span_days * DAY_MS,
+        )
         self._days: OrderedDict[date, list[Row]] = OrderedDict()
         self._lock = threading.Lock()
         self._day_locks: dict[date, threading.Lock] = {}
@@ -225,11 +272,15 @@ class DataSet:
             with self._lock:
                 rows = self._days.get(day)
             if rows is None:
-                rows = _generate_day(self.config.seed, day, self.volume(day), self.entities,
-                                     self.org)
+                rows = _generate_day(
+                    self.config.seed, day, self.volume(day), self.entities, self.org
+                )
                 if self.config.long_conversation_fraction > 0:
-                    rows = _stretch(rows, self.config.long_conversation_fraction,
-                                    self.config.long_conversation_max_days)
+                    rows = _stretch(
+                        rows,
+                        self.config.long_conversation_fraction,
+                        self.config.long_conversation_max_days,
+                    )
                 with self._lock:
                     self._days[day] = rows
                     while len(self._days) > 64:
@@ -288,14 +339,40 @@ class DataSet:
         abandoned = row[S_USER] < 0
         parts: list[tuple[str, list[tuple[Any, ...]]]] = []
         cust_start = answer if outbound else start
-        parts.append(("customer", [("interact", cust_start, end, "peer" if abandoned or
-                                    row[S_SEED] % 2 else "endpoint", None, None)]))
+        parts.append(
+            (
+                "customer",
+                [
+                    (
+                        "interact",
+                        cust_start,
+                        end,
+                        "peer" if abandoned or row[S_SEED] % 2 else "endpoint",
+                        None,
+                        None,
+                    )
+                ],
+            )
+        )
         if ivr:
             parts.append(("ivr", [("ivr", start, start + ivr, "transfer", None, None)]))
         if not outbound:
             acd_start = start + ivr
-            parts.append(("acd", [("interact", acd_start, answer,
-                                   "peer" if abandoned else "transfer", queue_id, None)]))
+            parts.append(
+                (
+                    "acd",
+                    [
+                        (
+                            "interact",
+                            acd_start,
+                            answer,
+                            "peer" if abandoned else "transfer",
+                            queue_id,
+                            None,
+                        )
+                    ],
+                )
+            )
         if not abandoned:
             segs: list[tuple[Any, ...]] = []
             if outbound:
@@ -324,7 +401,8 @@ class DataSet:
         out = []
         for purpose, segs in self.plan(row):
             seen = [
-                s for s in segs
+                s
+                for s in segs
                 if (s[0] == "wrapup" and wrap_at is not None and now_ms >= wrap_at)
                 or (s[0] != "wrapup" and s[1] <= now_ms)
             ]
@@ -342,12 +420,18 @@ class DataSet:
         for purpose, segs in self.visible_segments(row, now_ms):
             for seg_type, _s, seg_end, disc, queue_id, wrap in segs:
                 ended = seg_end <= now_ms or seg_type == "wrapup"
-                dims.append({
-                    "purpose": purpose, "mediaType": media, "direction": direction,
-                    "segmentType": seg_type, "queueId": queue_id,
-                    "userId": user_id if purpose == "agent" else None,
-                    "wrapUpCode": wrap, "disconnectType": disc if ended else None,
-                })
+                dims.append(
+                    {
+                        "purpose": purpose,
+                        "mediaType": media,
+                        "direction": direction,
+                        "segmentType": seg_type,
+                        "queueId": queue_id,
+                        "userId": user_id if purpose == "agent" else None,
+                        "wrapUpCode": wrap,
+                        "disconnectType": disc if ended else None,
+                    }
+                )
         return dims
 
     def conversation_dims(self, row: Row, now_ms: int) -> dict[str, str | None]:
@@ -387,10 +471,16 @@ class _Renderer:
 
     def conversation(self) -> dict[str, Any]:
         row, rng = self.row, self.rng
-        customer_addr = _phone(rng) if self.media in ("voice", "callback", "message") else (
-            f"customer{rng.randint(1, 99999)}@example.com")
-        org_addr = _phone(rng) if self.media in ("voice", "callback", "message") else (
-            "support@example-org.com")
+        customer_addr = (
+            _phone(rng)
+            if self.media in ("voice", "callback", "message")
+            else (f"customer{rng.randint(1, 99999)}@example.com")
+        )
+        org_addr = (
+            _phone(rng)
+            if self.media in ("voice", "callback", "message")
+            else ("support@example-org.com")
+        )
         self.customer_addr, self.org_addr = customer_addr, org_addr
         self.edge = self.ents.edges[rng.randrange(len(self.ents.edges))]
         mos = round(3.6 + rng.random() * 0.85, 2)
@@ -417,8 +507,9 @@ class _Renderer:
         conv["participants"] = participants
         return conv
 
-    def participant(self, purpose: str, segs: list[tuple[Any, ...]],
-                    visible: list[tuple[Any, ...]] | None) -> dict[str, Any] | None:
+    def participant(
+        self, purpose: str, segs: list[tuple[Any, ...]], visible: list[tuple[Any, ...]] | None
+    ) -> dict[str, Any] | None:
         rng, row, ents = self.rng, self.row, self.ents
         pid, sid = new_uuid(rng), new_uuid(rng)
         queue_id, queue_name, _div = ents.queues[row[S_QUEUE]]
@@ -426,15 +517,20 @@ class _Renderer:
         if visible is None:
             return None
         part: dict[str, Any] = {"participantId": pid}
-        session: dict[str, Any] = {"mediaType": self.media, "sessionId": sid,
-                                   "direction": self.direction}
+        session: dict[str, Any] = {
+            "mediaType": self.media,
+            "sessionId": sid,
+            "direction": self.direction,
+        }
         metrics: list[tuple[str, int, int]] = []
         start = segs[0][1]
         seg_end = max(s[2] for s in segs)
         if purpose == "customer":
-            part["participantName"] = (f"Customer {int(extra * 9000) + 1000}"
-                                       if self.media in ("chat", "email") else
-                                       self.customer_addr.replace("tel:", ""))
+            part["participantName"] = (
+                f"Customer {int(extra * 9000) + 1000}"
+                if self.media in ("chat", "email")
+                else self.customer_addr.replace("tel:", "")
+            )
             part["purpose"] = "customer"
             if self.attrs:
                 part["attributes"] = {
@@ -446,13 +542,24 @@ class _Renderer:
             flow_id, flow_name = ents.flows["INBOUNDCALL"]
             part["participantName"] = flow_name
             part["purpose"] = "ivr"
-            metrics += [("nFlow", 1, start), ("tFlow", seg_end - start, seg_end),
-                        ("tFlowExit", seg_end - start, seg_end), ("tIvr", seg_end - start, seg_end)]
+            metrics += [
+                ("nFlow", 1, start),
+                ("tFlow", seg_end - start, seg_end),
+                ("tFlowExit", seg_end - start, seg_end),
+                ("tIvr", seg_end - start, seg_end),
+            ]
             session["flow"] = {
-                "endingLanguage": "en-us", "entryReason": self.org_addr, "entryType": "dnis",
-                "exitReason": "TRANSFER", "flowId": flow_id, "flowName": flow_name,
-                "flowType": "INBOUNDCALL", "flowVersion": "12.0", "startingLanguage": "en-us",
-                "transferTargetAddress": queue_id, "transferTargetName": queue_name,
+                "endingLanguage": "en-us",
+                "entryReason": self.org_addr,
+                "entryType": "dnis",
+                "exitReason": "TRANSFER",
+                "flowId": flow_id,
+                "flowName": flow_name,
+                "flowType": "INBOUNDCALL",
+                "flowVersion": "12.0",
+                "startingLanguage": "en-us",
+                "transferTargetAddress": queue_id,
+                "transferTargetName": queue_name,
                 "transferType": "ACD",
             }
         elif purpose == "acd":
@@ -468,10 +575,15 @@ class _Renderer:
                 metrics.append(("nOverSla", 1, seg_end))
             if self.media == "voice":
                 flow_id, flow_name = ents.flows["INQUEUECALL"]
-                session["flow"] = {"entryType": "direct", "exitReason": "TRANSFER",
-                                   "flowId": flow_id, "flowName": flow_name,
-                                   "flowType": "INQUEUECALL", "flowVersion": "3.0",
-                                   "transferType": "ACD"}
+                session["flow"] = {
+                    "entryType": "direct",
+                    "exitReason": "TRANSFER",
+                    "flowId": flow_id,
+                    "flowName": flow_name,
+                    "flowType": "INQUEUECALL",
+                    "flowVersion": "3.0",
+                    "transferType": "ACD",
+                }
         else:  # agent
             user_id, user_name, team_id = ents.users[row[S_USER]]
             part["participantName"] = user_name
@@ -483,11 +595,16 @@ class _Renderer:
             if row[S_DIR] == 1:
                 metrics += [("nOutbound", 1, start), ("tDialing", answer - start, answer)]
             else:
-                metrics += [("tAlert", segs[0][2] - segs[0][1], answer),
-                            ("tAnswered", answer - (row[S_START] + row[S_IVR]), answer)]
-            metrics += [("nConnected", 1, answer), ("tConnected", end - answer, end),
-                        ("tTalk", end - answer - held, end),
-                        ("tTalkComplete", end - answer - held, end)]
+                metrics += [
+                    ("tAlert", segs[0][2] - segs[0][1], answer),
+                    ("tAnswered", answer - (row[S_START] + row[S_IVR]), answer),
+                ]
+            metrics += [
+                ("nConnected", 1, answer),
+                ("tConnected", end - answer, end),
+                ("tTalk", end - answer - held, end),
+                ("tTalkComplete", end - answer - held, end),
+            ]
             if held:
                 metrics += [("tHeld", held, end), ("tHeldComplete", held, end)]
             wrap_at = self.data.wrap_visible_ms(row) or end
@@ -495,34 +612,65 @@ class _Renderer:
             session["selectedAgentId"] = user_id
         # session addressing per media
         if self.media in ("voice", "callback"):
-            ani, dnis = ((self.org_addr, self.customer_addr) if row[S_DIR] == 1
-                         else (self.customer_addr, self.org_addr))
-            session.update({"ani": ani, "dnis": dnis, "edgeId": self.edge,
-                            "protocolCallId": new_uuid(rng), "provider": "Edge",
-                            "recording": purpose == "agent", "remote": self.customer_addr[4:],
-                            "sessionDnis": dnis})
+            ani, dnis = (
+                (self.org_addr, self.customer_addr)
+                if row[S_DIR] == 1
+                else (self.customer_addr, self.org_addr)
+            )
+            session.update(
+                {
+                    "ani": ani,
+                    "dnis": dnis,
+                    "edgeId": self.edge,
+                    "protocolCallId": new_uuid(rng),
+                    "provider": "Edge",
+                    "recording": purpose == "agent",
+                    "remote": self.customer_addr[4:],
+                    "sessionDnis": dnis,
+                }
+            )
             if self.media == "callback":
                 session["callbackNumbers"] = [self.customer_addr]
                 session["callbackUserName"] = f"Customer {row[S_SEED] % 9000 + 1000}"
         elif self.media == "email":
-            session.update({"addressFrom": self.customer_addr, "addressTo": self.org_addr,
-                            "remote": self.customer_addr})
+            session.update(
+                {
+                    "addressFrom": self.customer_addr,
+                    "addressTo": self.org_addr,
+                    "remote": self.customer_addr,
+                }
+            )
         elif self.media == "message":
-            session.update({"addressFrom": self.customer_addr, "addressTo": self.org_addr,
-                            "messageType": "sms", "remote": self.customer_addr[4:]})
+            session.update(
+                {
+                    "addressFrom": self.customer_addr,
+                    "addressTo": self.org_addr,
+                    "messageType": "sms",
+                    "remote": self.customer_addr[4:],
+                }
+            )
         else:
-            session.update({"remote": part.get("participantName", "Web visitor"),
-                            "roomId": f"{new_uuid(rng)}@conference.example-org.com"})
+            session.update(
+                {
+                    "remote": part.get("participantName", "Web visitor"),
+                    "roomId": f"{new_uuid(rng)}@conference.example-org.com",
+                }
+            )
         if self.media == "voice" and purpose in ("customer", "agent"):
             loss = rng.randint(0, 40)
             stat_at = min(seg_end, self.end)
             stat = {
                 "codecs": ["opus"] if purpose == "agent" else ["audio/PCMU"],
-                "discardedPackets": loss // 3, "duplicatePackets": 0,
-                "eventTime": iso(stat_at), "invalidPackets": 0,
-                "maxLatencyMs": rng.randint(20, 220), "minMos": round(3.6 + rng.random() * 0.8, 2),
-                "minRFactor": round(70 + rng.random() * 22, 1), "overrunPackets": 0,
-                "receivedPackets": max(1, (stat_at - start) // 20), "underrunPackets": loss % 5,
+                "discardedPackets": loss // 3,
+                "duplicatePackets": 0,
+                "eventTime": iso(stat_at),
+                "invalidPackets": 0,
+                "maxLatencyMs": rng.randint(20, 220),
+                "minMos": round(3.6 + rng.random() * 0.8, 2),
+                "minRFactor": round(70 + rng.random() * 22, 1),
+                "overrunPackets": 0,
+                "receivedPackets": max(1, (stat_at - start) // 20),
+                "underrunPackets": loss % 5,
             }
             if stat_at <= self.now:
                 session["mediaEndpointStats"] = [stat]
@@ -548,8 +696,9 @@ class _Renderer:
             if language is not None:
                 out["requestedLanguageId"] = org.languages[language][0]
             if org.queue_skills[queue]:
-                out["requestedRoutingSkillIds"] = [org.skills[i][0]
-                                                   for i in org.queue_skills[queue]]
+                out["requestedRoutingSkillIds"] = [
+                    org.skills[i][0] for i in org.queue_skills[queue]
+                ]
         out["segmentType"] = seg_type
         if self.media == "email" and seg_type == "interact":
             out["subject"] = f"Case {self.row[S_SEED] % 100000:05d}: order question"

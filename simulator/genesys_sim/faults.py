@@ -21,10 +21,8 @@ ANALYST_TARGETS = ("user_details", "lists")
 TARGETS = ("query", "jobs", *JOB_TARGETS, "multiget", *ANALYST_TARGETS, "token", "api", "any")
 FAULT_STATUSES = (408, 409, 500, 502, 503, 504)
 ECHO_AUTH_STATUSES = (400, 401, 500)
-_FLOAT_OPTS = ("rate", "hang_s", "latency_s", "factor", "dup_rate", "trickle_interval_s",
-               "size_mb")
-_INT_OPTS = ("status", "retry_after", "times", "drift", "after_page", "shift_rows",
-             "auth_status")
+_FLOAT_OPTS = ("rate", "hang_s", "latency_s", "factor", "dup_rate", "trickle_interval_s", "size_mb")
+_INT_OPTS = ("status", "retry_after", "times", "drift", "after_page", "shift_rows", "auth_status")
 
 
 @dataclass

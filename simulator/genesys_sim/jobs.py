@@ -54,8 +54,13 @@ class Job:
 class JobStore:
     """Jobs advance QUEUED -> PENDING -> outcome by elapsed time (``job_clock``) or by polls."""
 
-    def __init__(self, config: SimConfig, data: DataSet, clock: SimClock,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        data: DataSet,
+        clock: SimClock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config, self.data, self.clock = config, data, clock
         #: wall clock of ``job_clock="wall"`` (tests replace it to step time without sleeping)
         self.monotonic = monotonic
@@ -89,8 +94,9 @@ class JobStore:
         """The conversationIds a job's results hold, in order (its submission snapshot)."""
         return self.get(job_id).ids
 
-    def ground_truth_rows(self, start: datetime | str, end: datetime | str,
-                          **body: Any) -> tuple[list[Row], int]:
+    def ground_truth_rows(
+        self, start: datetime | str, end: datetime | str, **body: Any
+    ) -> tuple[list[Row], int]:
         """(rows, view instant) a job over [start, end) submitted now would return.
 
         ``body``: further ``AsyncConversationQuery`` fields in their JSON names
@@ -99,13 +105,15 @@ class JobStore:
         q = validate_async({"interval": interval, **body})
         return self._rows_view(q, self.clock.now_ms())
 
-    def ground_truth_ids(self, start: datetime | str, end: datetime | str,
-                         **body: Any) -> list[str]:
+    def ground_truth_ids(
+        self, start: datetime | str, end: datetime | str, **body: Any
+    ) -> list[str]:
         """conversationIds a job over [start, end) submitted now would return, in order."""
         return [r[S_ID] for r in self.ground_truth_rows(start, end, **body)[0]]
 
-    def ground_truth(self, start: datetime | str, end: datetime | str,
-                     **body: Any) -> list[dict[str, Any]]:
+    def ground_truth(
+        self, start: datetime | str, end: datetime | str, **body: Any
+    ) -> list[dict[str, Any]]:
         """The records a job over [start, end) submitted now would return."""
         rows, view = self.ground_truth_rows(start, end, **body)
         return [self.data.render(r, view, True) for r in rows]
@@ -115,17 +123,29 @@ class JobStore:
         """``POST .../jobs``: check the interval and concurrency limits, snapshot the results."""
         cfg = self.config
         if cfg.job_max_interval_days and q.end_ms - q.start_ms > cfg.job_max_interval_days * DAY_MS:
-            raise bad_request(f"The job interval must not exceed {cfg.job_max_interval_days} "
-                              "days. Submit one job per shorter interval.", "bad.request",
-                              "interval")
+            raise bad_request(
+                f"The job interval must not exceed {cfg.job_max_interval_days} "
+                "days. Submit one job per shorter interval.",
+                "bad.request",
+                "interval",
+            )
         with self._lock:
             self._check_concurrency(client, now_ms)
         rows, view = self._rows_view(q, now_ms)
         with self._lock:
             self._check_concurrency(client, now_ms)
             outcome = self._script.popleft() if self._script else "FULFILLED"
-            job = Job(str(uuid.uuid4()), q, now_ms, self.monotonic(), self.availability_ms(now_ms),
-                      view, rows, client, outcome)
+            job = Job(
+                str(uuid.uuid4()),
+                q,
+                now_ms,
+                self.monotonic(),
+                self.availability_ms(now_ms),
+                view,
+                rows,
+                client,
+                outcome,
+            )
             self._jobs[job.job_id] = job
         return job
 
@@ -157,8 +177,9 @@ class JobStore:
             body["expirationDate"] = iso(job.completed_ms + self.config.job_ttl_s * 1000)
         return body
 
-    def results_page(self, job_id: str, params: dict[str, str], now_ms: int
-                     ) -> tuple[Job, list[Row], str | None]:
+    def results_page(
+        self, job_id: str, params: dict[str, str], now_ms: int
+    ) -> tuple[Job, list[Row], str | None]:
         """``GET .../results?cursor=&pageSize=``: (job, rows of the page, next cursor or None)."""
         cfg = self.config
         job = self.ready(job_id, now_ms)
@@ -167,12 +188,15 @@ class JobStore:
             try:
                 size = int(params["pageSize"])
             except ValueError as exc:
-                raise bad_request("pageSize must be an integer.", "bad.request",
-                                  "pageSize") from exc
+                raise bad_request(
+                    "pageSize must be an integer.", "bad.request", "pageSize"
+                ) from exc
             if not 1 <= size <= cfg.job_results_max_page_size:
                 raise bad_request(
                     f"pageSize must be between 1 and {cfg.job_results_max_page_size}.",
-                    "bad.request", "pageSize")
+                    "bad.request",
+                    "pageSize",
+                )
         offset = self.decode_cursor(job_id, params["cursor"]) if params.get("cursor") else 0
         end = offset + size
         cursor = self.encode_cursor(job_id, end) if end < len(job.rows) else None
@@ -213,11 +237,15 @@ class JobStore:
             state = self.state(job, now_ms)
         if state == "EXPIRED":
             status = self.config.job_expired_results_status
-            raise ApiError(status, "not.found" if status == 404 else "bad.request",
-                           f"The results of job {job_id} have expired.")
+            raise ApiError(
+                status,
+                "not.found" if status == 404 else "bad.request",
+                f"The results of job {job_id} have expired.",
+            )
         if state != "FULFILLED":
-            raise ApiError(400, "bad.request",
-                           f"Results are not available: the job is in state {state}.")
+            raise ApiError(
+                400, "bad.request", f"Results are not available: the job is in state {state}."
+            )
         return job
 
     # ------------------------------------------------------------------ helpers
@@ -235,16 +263,23 @@ class JobStore:
         if cfg.job_max_concurrent <= 0:
             return
         per_client = cfg.job_concurrency_scope == "client"
-        running = sum(1 for j in self._jobs.values()
-                      if (not per_client or j.client == client)
-                      and self.state(j, now_ms) in RUNNING)
+        running = sum(
+            1
+            for j in self._jobs.values()
+            if (not per_client or j.client == client) and self.state(j, now_ms) in RUNNING
+        )
         if running < cfg.job_max_concurrent:
             return
         scope = "OAuth client" if per_client else "organization"
-        message = (f"Too many concurrent analytics jobs: at most {cfg.job_max_concurrent} may "
-                   f"be queued or running per {scope}. Wait for a job to finish or delete one.")
-        headers = ({"Retry-After": str(cfg.job_concurrency_retry_after_s)}
-                   if cfg.job_concurrency_retry_after_s > 0 else {})
+        message = (
+            f"Too many concurrent analytics jobs: at most {cfg.job_max_concurrent} may "
+            f"be queued or running per {scope}. Wait for a job to finish or delete one."
+        )
+        headers = (
+            {"Retry-After": str(cfg.job_concurrency_retry_after_s)}
+            if cfg.job_concurrency_retry_after_s > 0
+            else {}
+        )
         if cfg.job_concurrency_status == 409:
             raise ApiError(409, "conflict", message, headers=headers)
         raise ApiError(429, "too.many.requests", message, headers=headers)
@@ -262,5 +297,6 @@ class JobStore:
                 raise ValueError(owner)
             return int(offset)
         except ValueError as exc:
-            raise bad_request("The cursor is not valid for this job.", "bad.request",
-                              "cursor") from exc
+            raise bad_request(
+                "The cursor is not valid for this job.", "bad.request", "cursor"
+            ) from exc

@@ -27,11 +27,17 @@ def parse_ids(target: str, max_ids: int) -> list[str]:
     values = parse_qs(urlsplit(target).query).get("id", [])
     ids = list(dict.fromkeys(i.strip() for v in values for i in v.split(",") if i.strip()))
     if not ids:
-        raise bad_request("The id query parameter (comma-separated conversation ids) is "
-                          "required.", "bad.request", "id")
+        raise bad_request(
+            "The id query parameter (comma-separated conversation ids) is required.",
+            "bad.request",
+            "id",
+        )
     if len(ids) > max_ids:
-        raise bad_request(f"Too many conversation ids: {len(ids)} given, at most {max_ids} "
-                          "ids per request.", "bad.request", "id")
+        raise bad_request(
+            f"Too many conversation ids: {len(ids)} given, at most {max_ids} ids per request.",
+            "bad.request",
+            "id",
+        )
     return ids
 
 
@@ -62,5 +68,8 @@ class ConversationIndex:
         with self._lock:
             self._index_until(now_ms)
             rows = [self._rows.get(i) for i in ids]
-        return [r for r in rows
-                if r is not None and r[S_START] <= now_ms and self.data.in_range(r[S_START])]
+        return [
+            r
+            for r in rows
+            if r is not None and r[S_START] <= now_ms and self.data.in_range(r[S_START])
+        ]

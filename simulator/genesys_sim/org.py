@@ -25,8 +25,19 @@ from dataclasses import dataclass
 DAY_MS = 86_400_000
 MARGIN_MS = 3 * DAY_MS  # default: no conversation lasts longer (data.MAX_SPAN_DAYS)
 
-SKILL_NAMES = ("Billing", "Claims", "Retention", "Networking", "Hardware", "Software", "VIP Care",
-               "Orders", "Returns", "Escalation Handling", "Legacy IVR Support")
+SKILL_NAMES = (
+    "Billing",
+    "Claims",
+    "Retention",
+    "Networking",
+    "Hardware",
+    "Software",
+    "VIP Care",
+    "Orders",
+    "Returns",
+    "Escalation Handling",
+    "Legacy IVR Support",
+)
 LANGUAGE_NAMES = ("English", "Spanish", "French", "German", "Portuguese (retired)")
 DELETED_SKILL = len(SKILL_NAMES) - 1  # "Legacy IVR Support": deleted, still requested
 DELETED_LANGUAGE = len(LANGUAGE_NAMES) - 1
@@ -58,8 +69,9 @@ class OrgHistory:
     margin_ms: int = MARGIN_MS  # an agent's last new conversation starts this long before leaving
 
     @classmethod
-    def generate(cls, seed: int, n_users: int, n_queues: int, origin_ms: int,
-                 margin_ms: int = MARGIN_MS) -> OrgHistory:
+    def generate(
+        cls, seed: int, n_users: int, n_queues: int, origin_ms: int, margin_ms: int = MARGIN_MS
+    ) -> OrgHistory:
         rng = random.Random(f"genesys-sim:{seed}:org")
         skills = tuple((_uuid(rng), name) for name in SKILL_NAMES)
         languages = tuple((_uuid(rng), name) for name in LANGUAGE_NAMES)
@@ -74,8 +86,11 @@ class OrgHistory:
                 queue_language[-1] = DELETED_LANGUAGE
         gone = rng.sample(range(n_users), min(6, n_users))
         users_gone = {
-            u: Departure(u, origin_ms + margin_ms + (1 + i % 3) * DAY_MS + rng.randrange(DAY_MS),
-                         "deleted" if i < 4 else "inactive")
+            u: Departure(
+                u,
+                origin_ms + margin_ms + (1 + i % 3) * DAY_MS + rng.randrange(DAY_MS),
+                "deleted" if i < 4 else "inactive",
+            )
             for i, u in enumerate(gone)
         }
         closed = rng.sample(range(n_queues), min(2, max(0, n_queues - 1)))
@@ -83,8 +98,15 @@ class OrgHistory:
             q: Departure(q, origin_ms + (2 + i) * DAY_MS + rng.randrange(DAY_MS), "inactive")
             for i, q in enumerate(closed)
         }
-        return cls(skills, languages, tuple(queue_skills), tuple(queue_language), users_gone,
-                   queues_closed, margin_ms)
+        return cls(
+            skills,
+            languages,
+            tuple(queue_skills),
+            tuple(queue_language),
+            users_gone,
+            queues_closed,
+            margin_ms,
+        )
 
     # ------------------------------------------------------------------ departures
     def last_work_ms(self, user: int) -> int | None:

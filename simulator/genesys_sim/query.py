@@ -24,11 +24,17 @@ from genesys_sim.data import (
 )
 from genesys_sim.errors import PAGINATION_MESSAGE, bad_request, invalid_date, invalid_value
 
-FILTER_KEYS = ("conversationFilters", "segmentFilters", "evaluationFilters", "surveyFilters",
-               "resolutionFilters")
+FILTER_KEYS = (
+    "conversationFilters",
+    "segmentFilters",
+    "evaluationFilters",
+    "surveyFilters",
+    "resolutionFilters",
+)
 SYNC_FIELDS = frozenset({"interval", *FILTER_KEYS, "order", "orderBy", "aggregations", "paging"})
-ASYNC_FIELDS = frozenset({"interval", *FILTER_KEYS, "order", "orderBy", "limit",
-                          "startOfDayIntervalMatching"})
+ASYNC_FIELDS = frozenset(
+    {"interval", *FILTER_KEYS, "order", "orderBy", "limit", "startOfDayIntervalMatching"}
+)
 ORDERS = ["asc", "desc", "unordered"]
 ORDER_BYS = ["conversationStart", "conversationEnd", "segmentStart", "segmentEnd"]
 FILTER_TYPES = ["and", "or"]
@@ -37,13 +43,13 @@ OPERATORS = ["matches", "exists", "notExists"]
 PROPERTY_TYPES = ["bool", "integer", "real", "date", "string", "uuid"]
 
 
-
 def _words(text: str) -> list[str]:
     return text.split()
 
 
 # Enums copied from the official SDK models (PureCloudPlatformClientV2 *_detail_query_predicate).
-SEGMENT_DIMENSIONS = frozenset(_words("""addressFrom addressTo agentAssistantId agentOwned ani
+SEGMENT_DIMENSIONS = frozenset(
+    _words("""addressFrom addressTo agentAssistantId agentOwned ani
 authenticated bargedParticipantId callbackNumber callbackScheduledTime canonicalExternalContactId
 cleared coachedParticipantId conference deliveryPushed deliveryStatus destinationAddress
 destinationConversationId detectedSpeechEnd detectedSpeechStart direction disconnectType dnis
@@ -56,12 +62,16 @@ protocolCallId provider purpose queueId recording remote remoteNameDisplayable r
 requestedRouting requestedRoutingSkillId scoredAgentId screenMonitoredUserId screenRecording
 scriptId segmentEnd segmentType sessionDnis sipResponseCode skillExpressionId snippetRecording
 subject teamId transferTargetAddress transferTargetName transferType usedRouting userId wrapUpCode
-wrapUpNote"""))
+wrapUpNote""")
+)
 SEGMENT_METRICS = frozenset({"tSegmentDuration"})
-CONVERSATION_DIMENSIONS = frozenset(_words("""accessAttribute conversationEnd conversationId
+CONVERSATION_DIMENSIONS = frozenset(
+    _words("""accessAttribute conversationEnd conversationId
 conversationInitiator conversationStart customerParticipation divisionId externalTag
-mediaStatsMinConversationMos originatingDirection originatingSocialMediaPublic"""))
-CONVERSATION_METRICS = frozenset(_words("""nAgentDeclined nAlertExpired nBlindTransferred
+mediaStatsMinConversationMos originatingDirection originatingSocialMediaPublic""")
+)
+CONVERSATION_METRICS = frozenset(
+    _words("""nAgentDeclined nAlertExpired nBlindTransferred
 nBotInteractions nCallbackAttempts nCallbackOverSla nCallbackScheduled nCfcOffered
 nCobrowseSessions nConnected nConsult nConsultTransferred nConversations nError nFlow
 nFlowMilestone nFlowOutcome nFlowOutcomeFailed nOffered nOutbound nOutboundAbandoned
@@ -75,37 +85,72 @@ tCfcFlowOut tCoaching tCoachingComplete tConnected tContacting tConversationDura
 tFirstConnect tFirstDial tFirstEngagement tFirstResponse tFlow tFlowDisconnect tFlowExit tFlowOut
 tFlowOutcome tHandle tHeld tHeldComplete tIvr tMonitoring tMonitoringComplete tNotResponding tPark
 tParkComplete tScreenMonitoring tShortAbandon tSnippetRecord tTalk tTalkComplete tTransmitting
-tUserResponseTime tVoicemail"""))
-EVALUATION_DIMENSIONS = frozenset(_words("""assigneeApplicable assigneeId calibrationId
+tUserResponseTime tVoicemail""")
+)
+EVALUATION_DIMENSIONS = frozenset(
+    _words("""assigneeApplicable assigneeId calibrationId
 contextId deleted evaluationId evaluationStatus evaluatorId eventTime formId formName queueId
-released rescored systemSubmitted userId"""))
+released rescored systemSubmitted userId""")
+)
 EVALUATION_METRICS = frozenset({"oTotalCriticalScore", "oTotalScore"})
-SURVEY_DIMENSIONS = frozenset(_words("""eventTime queueId surveyCompletedDate surveyFormContextId
+SURVEY_DIMENSIONS = frozenset(
+    _words("""eventTime queueId surveyCompletedDate surveyFormContextId
 surveyFormId surveyId surveyPartialResponse surveyPromoterScore surveyStatus surveyType
-userId"""))
+userId""")
+)
 SURVEY_METRICS = frozenset({"oSurveyTotalScore"})
 RESOLUTION_METRICS = frozenset({"nNextContactAvoided"})
 
 FILTER_VOCAB = {
     "segmentFilters": ("SegmentDetailQueryPredicate", SEGMENT_DIMENSIONS, SEGMENT_METRICS),
-    "conversationFilters": ("ConversationDetailQueryPredicate", CONVERSATION_DIMENSIONS,
-                            CONVERSATION_METRICS),
-    "evaluationFilters": ("EvaluationDetailQueryPredicate", EVALUATION_DIMENSIONS,
-                          EVALUATION_METRICS),
+    "conversationFilters": (
+        "ConversationDetailQueryPredicate",
+        CONVERSATION_DIMENSIONS,
+        CONVERSATION_METRICS,
+    ),
+    "evaluationFilters": (
+        "EvaluationDetailQueryPredicate",
+        EVALUATION_DIMENSIONS,
+        EVALUATION_METRICS,
+    ),
     "surveyFilters": ("SurveyDetailQueryPredicate", SURVEY_DIMENSIONS, SURVEY_METRICS),
     "resolutionFilters": ("ResolutionDetailQueryPredicate", frozenset(), RESOLUTION_METRICS),
     # UserDetailsQuery (users.py)
     "userFilters": ("UserDetailQueryPredicate", frozenset({"userId"}), frozenset()),
-    "presenceFilters": ("PresenceDetailQueryPredicate",
-                        frozenset({"organizationPresenceId", "systemPresence"}), frozenset()),
-    "routingStatusFilters": ("RoutingStatusDetailQueryPredicate", frozenset({"routingStatus"}),
-                             frozenset()),
+    "presenceFilters": (
+        "PresenceDetailQueryPredicate",
+        frozenset({"organizationPresenceId", "systemPresence"}),
+        frozenset(),
+    ),
+    "routingStatusFilters": (
+        "RoutingStatusDetailQueryPredicate",
+        frozenset({"routingStatus"}),
+        frozenset(),
+    ),
 }
-FAST_SEGMENT_DIMS = frozenset({"purpose", "mediaType", "direction", "segmentType", "queueId",
-                               "userId", "wrapUpCode", "disconnectType"})
-FAST_CONVERSATION_DIMS = frozenset({"conversationId", "originatingDirection", "divisionId",
-                                    "conversationInitiator", "customerParticipation",
-                                    "conversationStart", "conversationEnd"})
+FAST_SEGMENT_DIMS = frozenset(
+    {
+        "purpose",
+        "mediaType",
+        "direction",
+        "segmentType",
+        "queueId",
+        "userId",
+        "wrapUpCode",
+        "disconnectType",
+    }
+)
+FAST_CONVERSATION_DIMS = frozenset(
+    {
+        "conversationId",
+        "originatingDirection",
+        "divisionId",
+        "conversationInitiator",
+        "customerParticipation",
+        "conversationStart",
+        "conversationEnd",
+    }
+)
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -190,14 +235,16 @@ def _validate_predicate(pred: Any, key: str, where: str) -> None:
             k not in ("gt", "gte", "lt", "lte") or not isinstance(v, (int, float))
             for k, v in rng.items()
         ):
-            raise bad_request(f"{where}.range must hold numeric gt/gte/lt/lte.", "bad.request",
-                              f"{where}.range")
+            raise bad_request(
+                f"{where}.range must hold numeric gt/gte/lt/lte.", "bad.request", f"{where}.range"
+            )
     if not any(k in pred for k in ("dimension", "metric", "property")):
         raise bad_request(f"{where} needs a dimension, metric or property.", "bad.request", where)
     operator = pred.get("operator", "matches")
     if operator == "matches" and "value" not in pred and "range" not in pred:
-        raise bad_request(f"{where} needs a value or range for operator matches.", "bad.request",
-                          where)
+        raise bad_request(
+            f"{where} needs a value or range for operator matches.", "bad.request", where
+        )
 
 
 def _validate_filters(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -219,8 +266,12 @@ def _validate_filters(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
             cwhere = f"{where}.clauses[{j}]"
             if not isinstance(clause, dict):
                 raise bad_request(f"{cwhere} must be an object.", "bad.request", cwhere)
-            _enum(clause.get("type"), FILTER_TYPES, model.replace("Filter", "Clause") + ".type",
-                  f"{cwhere}.type")
+            _enum(
+                clause.get("type"),
+                FILTER_TYPES,
+                model.replace("Filter", "Clause") + ".type",
+                f"{cwhere}.type",
+            )
             preds = clause.get("predicates")
             if not isinstance(preds, list) or not preds:
                 raise bad_request(f"{cwhere}.predicates is required.", "bad.request", cwhere)
@@ -255,11 +306,13 @@ def parse_paging(body: dict[str, Any], cfg: SimConfig) -> tuple[int, int]:
     size = _int(paging.get("pageSize", cfg.default_page_size), "paging.pageSize")
     number = _int(paging.get("pageNumber", 1), "paging.pageNumber")
     if not 1 <= size <= cfg.max_page_size:
-        raise bad_request(f"Page size must be between 1 and {cfg.max_page_size}.",
-                          "bad.request", "paging.pageSize")
+        raise bad_request(
+            f"Page size must be between 1 and {cfg.max_page_size}.",
+            "bad.request",
+            "paging.pageSize",
+        )
     if number < 1:
-        raise bad_request("Page number must be 1 or greater.", "bad.request",
-                          "paging.pageNumber")
+        raise bad_request("Page number must be 1 or greater.", "bad.request", "paging.pageNumber")
     if size * number > cfg.max_results:
         raise bad_request(PAGINATION_MESSAGE, "bad.request", "paging")
     return size, number
@@ -272,7 +325,10 @@ def validate_sync(body: Any, cfg: SimConfig) -> Query:
     if q.end_ms - q.start_ms > max_days * DAY_MS:
         raise bad_request(
             "You must specify a search interval as part of your query that does not exceed "
-            f"{max_days} days.", "bad.request", "interval")
+            f"{max_days} days.",
+            "bad.request",
+            "interval",
+        )
     q.page_size, q.page_number = parse_paging(body, cfg)
     aggs = body.get("aggregations") or []
     if not isinstance(aggs, list):
@@ -280,11 +336,19 @@ def validate_sync(body: Any, cfg: SimConfig) -> Query:
     for i, agg in enumerate(aggs):
         if not isinstance(agg, dict):
             raise bad_request("aggregation must be an object.", "bad.request", "aggregations")
-        _enum(agg.get("type"), ["termFrequency", "numericRange"], "AnalyticsQueryAggregation.type",
-              f"aggregations[{i}].type")
+        _enum(
+            agg.get("type"),
+            ["termFrequency", "numericRange"],
+            "AnalyticsQueryAggregation.type",
+            f"aggregations[{i}].type",
+        )
         if agg["type"] == "termFrequency":
-            _enum(agg.get("dimension"), sorted(SEGMENT_DIMENSIONS | CONVERSATION_DIMENSIONS),
-                  "AnalyticsQueryAggregation.dimension", f"aggregations[{i}].dimension")
+            _enum(
+                agg.get("dimension"),
+                sorted(SEGMENT_DIMENSIONS | CONVERSATION_DIMENSIONS),
+                "AnalyticsQueryAggregation.dimension",
+                f"aggregations[{i}].dimension",
+            )
     q.aggregations = aggs
     q.match_key = _match_key(q, "sync")
     return q
@@ -299,16 +363,22 @@ def validate_async(body: Any) -> Query:
             raise bad_request("limit must be 1 or greater.", "bad.request", "limit")
     sod = body.get("startOfDayIntervalMatching", False)
     if not isinstance(sod, bool):
-        raise bad_request("startOfDayIntervalMatching must be a boolean.", "bad.request",
-                          "startOfDayIntervalMatching")
+        raise bad_request(
+            "startOfDayIntervalMatching must be a boolean.",
+            "bad.request",
+            "startOfDayIntervalMatching",
+        )
     q.start_of_day = sod
     q.match_key = _match_key(q, "async")
     return q
 
 
 def _match_key(q: Query, kind: str) -> str:
-    return json.dumps([kind, q.start_ms, q.end_ms, q.order, q.order_by, q.filters, q.limit,
-                       q.start_of_day], sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        [kind, q.start_ms, q.end_ms, q.order, q.order_by, q.filters, q.limit, q.start_of_day],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 # ------------------------------------------------------------------------------ filters
@@ -361,8 +431,9 @@ def _combine(kind: str, results: list[bool]) -> bool:
 def filter_matches(flt: dict[str, Any], dims: dict[str, Any]) -> bool:
     results = [predicate_matches(p, dims) for p in flt.get("predicates") or []]
     for clause in flt.get("clauses") or []:
-        results.append(_combine(clause["type"],
-                                [predicate_matches(p, dims) for p in clause["predicates"]]))
+        results.append(
+            _combine(clause["type"], [predicate_matches(p, dims) for p in clause["predicates"]])
+        )
     return _combine(flt["type"], results)
 
 
@@ -423,8 +494,11 @@ class Matcher:
         self.data, self.q, self.now = data, q, now_ms
         self.seg = q.filters.get("segmentFilters") or []
         self.conv = q.filters.get("conversationFilters") or []
-        self.other = [f for k in ("evaluationFilters", "surveyFilters", "resolutionFilters")
-                      for f in q.filters.get(k) or []]
+        self.other = [
+            f
+            for k in ("evaluationFilters", "surveyFilters", "resolutionFilters")
+            for f in q.filters.get(k) or []
+        ]
         self.fast_seg = _names(self.seg) <= FAST_SEGMENT_DIMS
         self.fast_conv = _names(self.conv) <= FAST_CONVERSATION_DIMS
 
@@ -518,8 +592,9 @@ def order_rows(data: DataSet, rows: list[Row], q: Query, now_ms: int) -> list[Ro
     return rows
 
 
-def term_frequency(data: DataSet, rows: list[Row], agg: dict[str, Any],
-                   now_ms: int) -> dict[str, Any]:
+def term_frequency(
+    data: DataSet, rows: list[Row], agg: dict[str, Any], now_ms: int
+) -> dict[str, Any]:
     """Simple termFrequency aggregation: conversations counted per dimension value."""
     dim = agg["dimension"]
     counts: dict[str, int] = {}
@@ -534,7 +609,8 @@ def term_frequency(data: DataSet, rows: list[Row], agg: dict[str, Any],
         for v in values - {None}:
             counts[str(v)] = counts.get(str(v), 0) + 1
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: int(agg.get("size") or 10)]
-    return {"type": "termFrequency", "dimension": dim,
-            "results": [{"value": v, "count": c} for v, c in top]}
-
-
+    return {
+        "type": "termFrequency",
+        "dimension": dim,
+        "results": [{"value": v, "count": c} for v, c in top],
+    }

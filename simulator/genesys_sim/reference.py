@@ -39,14 +39,39 @@ SORT_ORDERS = ["ascending", "descending", "asc", "desc"]
 
 DIVISION_NAMES = ("Home", "Sales", "Service")
 WRAPUP_NAMES = (
-    "Resolved", "Resolved - first contact", "Follow-up required", "Escalated", "Transferred",
-    "Billing question", "Payment arrangement", "Refund issued", "Order placed", "Order status",
-    "Return authorised", "Technical issue", "Password reset", "Account update", "Cancellation",
-    "Retention offer accepted", "Retention offer declined", "Complaint", "Callback scheduled",
-    "Wrong number", "Spam", "No answer", "Voicemail left", "Other",
+    "Resolved",
+    "Resolved - first contact",
+    "Follow-up required",
+    "Escalated",
+    "Transferred",
+    "Billing question",
+    "Payment arrangement",
+    "Refund issued",
+    "Order placed",
+    "Order status",
+    "Return authorised",
+    "Technical issue",
+    "Password reset",
+    "Account update",
+    "Cancellation",
+    "Retention offer accepted",
+    "Retention offer declined",
+    "Complaint",
+    "Callback scheduled",
+    "Wrong number",
+    "Spam",
+    "No answer",
+    "Voicemail left",
+    "Other",
 )
-GROUP_NAMES = ("All Agents", "Team Leads", "Night Shift", "Spanish Speakers", "Tier 2",
-               "Quality Reviewers")
+GROUP_NAMES = (
+    "All Agents",
+    "Team Leads",
+    "Night Shift",
+    "Spanish Speakers",
+    "Tier 2",
+    "Quality Reviewers",
+)
 #: (key used by status periods, name, type, systemPresence of the definition)
 PRESENCES = (
     ("AVAILABLE", "Available", "System", "Available"),
@@ -85,21 +110,29 @@ class ReferenceTables:
 
     def _division_ref(self, index: int) -> dict[str, str]:
         div = self.data.entities.divisions[index]
-        return {"id": div, "name": DIVISION_NAMES[index],
-                "selfUri": f"/api/v2/authorization/divisions/{div}"}
+        return {
+            "id": div,
+            "name": DIVISION_NAMES[index],
+            "selfUri": f"/api/v2/authorization/divisions/{div}",
+        }
 
     def _users(self, now_ms: int) -> list[dict[str, Any]]:
         out = []
         for i, (uid, name, _team) in enumerate(self.data.entities.users):
             login = name.lower().replace(" ", ".")
-            out.append({
-                "id": uid, "name": name, "division": self._division_ref(i % 3),
-                "email": f"{login}@example-org.com",
-                "state": self.data.org.user_state(i, now_ms),
-                "title": "Team Lead" if i % 25 == 0 else "Agent",
-                "username": f"{login}@example-org.com", "version": 1 + i % 4,
-                "selfUri": f"/api/v2/users/{uid}",
-            })
+            out.append(
+                {
+                    "id": uid,
+                    "name": name,
+                    "division": self._division_ref(i % 3),
+                    "email": f"{login}@example-org.com",
+                    "state": self.data.org.user_state(i, now_ms),
+                    "title": "Team Lead" if i % 25 == 0 else "Agent",
+                    "username": f"{login}@example-org.com",
+                    "version": 1 + i % 4,
+                    "selfUri": f"/api/v2/users/{uid}",
+                }
+            )
         return sorted(out, key=lambda u: (u["name"], u["id"]))
 
     def _queues(self, now_ms: int) -> list[dict[str, Any]]:
@@ -109,13 +142,19 @@ class ReferenceTables:
             active = org.queue_active(i, now_ms)
             members = 8 + (i * 7) % 23 if active else 0
             queue: dict[str, Any] = {
-                "id": qid, "name": name, "division": self._division_ref(div),
-                "description": f"{name} queue" if active else
-                f"{name} queue (inactive since {iso(org.queues_closed[i].at_ms)[:10]})",
-                "dateCreated": self._created, "dateModified": self._created,
-                "memberCount": members, "userMemberCount": members,
+                "id": qid,
+                "name": name,
+                "division": self._division_ref(div),
+                "description": f"{name} queue"
+                if active
+                else f"{name} queue (inactive since {iso(org.queues_closed[i].at_ms)[:10]})",
+                "dateCreated": self._created,
+                "dateModified": self._created,
+                "memberCount": members,
+                "userMemberCount": members,
                 "joinedMemberCount": members * 3 // 4,
-                "skillEvaluationMethod": "ALL", "selfUri": f"/api/v2/routing/queues/{qid}",
+                "skillEvaluationMethod": "ALL",
+                "selfUri": f"/api/v2/routing/queues/{qid}",
             }
             if not active:
                 queue["dateModified"] = iso(org.queues_closed[i].at_ms)
@@ -124,51 +163,107 @@ class ReferenceTables:
 
     def _wrapupcodes(self, now_ms: int) -> list[dict[str, Any]]:
         codes = [c for c in self.data.entities.wrapups if c != SYSTEM_WRAPUP]
-        out = [{"id": cid, "name": WRAPUP_NAMES[i % len(WRAPUP_NAMES)],
-                "division": {**self._division_ref(i % 3)}, "dateCreated": self._created,
-                "selfUri": f"/api/v2/routing/wrapupcodes/{cid}"} for i, cid in enumerate(codes)]
+        out = [
+            {
+                "id": cid,
+                "name": WRAPUP_NAMES[i % len(WRAPUP_NAMES)],
+                "division": {**self._division_ref(i % 3)},
+                "dateCreated": self._created,
+                "selfUri": f"/api/v2/routing/wrapupcodes/{cid}",
+            }
+            for i, cid in enumerate(codes)
+        ]
         return sorted(out, key=lambda w: (w["name"], w["id"]))
 
     def _skills(self, now_ms: int) -> list[dict[str, Any]]:
-        out = [{"id": sid, "name": name, "division": self._division_ref(0),
+        out = [
+            {
+                "id": sid,
+                "name": name,
+                "division": self._division_ref(0),
                 "dateModified": self._created,
-                "state": "deleted" if i == DELETED_SKILL else "active", "version": "1",
-                "selfUri": f"/api/v2/routing/skills/{sid}"}
-               for i, (sid, name) in enumerate(self.data.org.skills)]
+                "state": "deleted" if i == DELETED_SKILL else "active",
+                "version": "1",
+                "selfUri": f"/api/v2/routing/skills/{sid}",
+            }
+            for i, (sid, name) in enumerate(self.data.org.skills)
+        ]
         return sorted(out, key=lambda s: (s["name"], s["id"]))
 
     def _languages(self, now_ms: int) -> list[dict[str, Any]]:
-        out = [{"id": lid, "name": name, "dateModified": self._created,
-                "state": "deleted" if i == DELETED_LANGUAGE else "active", "version": "1",
-                "selfUri": f"/api/v2/routing/languages/{lid}"}
-               for i, (lid, name) in enumerate(self.data.org.languages)]
+        out = [
+            {
+                "id": lid,
+                "name": name,
+                "dateModified": self._created,
+                "state": "deleted" if i == DELETED_LANGUAGE else "active",
+                "version": "1",
+                "selfUri": f"/api/v2/routing/languages/{lid}",
+            }
+            for i, (lid, name) in enumerate(self.data.org.languages)
+        ]
         return sorted(out, key=lambda s: (s["name"], s["id"]))
 
     def _divisions(self, now_ms: int) -> list[dict[str, Any]]:
-        return [{**self._division_ref(i), "description": f"{DIVISION_NAMES[i]} division",
-                 "homeDivision": i == 0} for i in range(len(self.data.entities.divisions))]
+        return [
+            {
+                **self._division_ref(i),
+                "description": f"{DIVISION_NAMES[i]} division",
+                "homeDivision": i == 0,
+            }
+            for i in range(len(self.data.entities.divisions))
+        ]
 
     def _groups(self, now_ms: int) -> list[dict[str, Any]]:
         n_users = len(self.data.entities.users)
-        return [{"id": gid, "name": name, "description": f"{name} group",
-                 "dateModified": self._created, "memberCount": n_users if i == 0 else 5 + 7 * i,
-                 "state": "active", "version": 1, "type": "official", "rulesVisible": True,
-                 "visibility": "public", "selfUri": f"/api/v2/groups/{gid}"}
-                for i, (gid, name) in enumerate(zip(self.group_ids, GROUP_NAMES, strict=True))]
+        return [
+            {
+                "id": gid,
+                "name": name,
+                "description": f"{name} group",
+                "dateModified": self._created,
+                "memberCount": n_users if i == 0 else 5 + 7 * i,
+                "state": "active",
+                "version": 1,
+                "type": "official",
+                "rulesVisible": True,
+                "visibility": "public",
+                "selfUri": f"/api/v2/groups/{gid}",
+            }
+            for i, (gid, name) in enumerate(zip(self.group_ids, GROUP_NAMES, strict=True))
+        ]
 
     def _presence_definitions(self, now_ms: int) -> list[dict[str, Any]]:
         home = self.data.entities.divisions[0]
-        return [{"id": self.presence_ids[key], "name": name, "type": kind,
-                 "languageLabels": {"en_US": name}, "systemPresence": system,
-                 "divisionId": home, "deactivated": False,
-                 "selfUri": f"/api/v2/presence/definitions/{self.presence_ids[key]}"}
-                for key, name, kind, system in PRESENCES]
+        return [
+            {
+                "id": self.presence_ids[key],
+                "name": name,
+                "type": kind,
+                "languageLabels": {"en_US": name},
+                "systemPresence": system,
+                "divisionId": home,
+                "deactivated": False,
+                "selfUri": f"/api/v2/presence/definitions/{self.presence_ids[key]}",
+            }
+            for key, name, kind, system in PRESENCES
+        ]
 
     def _flows(self, now_ms: int) -> list[dict[str, Any]]:
-        out = [{"id": fid, "name": name, "division": self._division_ref(0),
-                "description": f"{name} flow", "type": kind, "active": True, "system": False,
-                "deleted": False, "selfUri": f"/api/v2/flows/{fid}"}
-               for kind, (fid, name) in self.data.entities.flows.items()]
+        out = [
+            {
+                "id": fid,
+                "name": name,
+                "division": self._division_ref(0),
+                "description": f"{name} flow",
+                "type": kind,
+                "active": True,
+                "system": False,
+                "deleted": False,
+                "selfUri": f"/api/v2/flows/{fid}",
+            }
+            for kind, (fid, name) in self.data.entities.flows.items()
+        ]
         return sorted(out, key=lambda f: (f["name"], f["id"]))
 
     # ------------------------------------------------------------------ listing
@@ -182,36 +277,52 @@ class ReferenceTables:
             rows = rows[::-1]
         path = LIST_PATHS[name]
         if name == "presence_definitions":  # OrganizationPresenceDefinitionEntityListing: no paging
-            return {"total": len(rows), "entities": rows,
-                    "selfUri": path + (f"?{urlencode(keep)}" if keep else "")}
+            return {
+                "total": len(rows),
+                "entities": rows,
+                "selfUri": path + (f"?{urlencode(keep)}" if keep else ""),
+            }
         size = _int_param(params, "pageSize", cfg.list_default_page_size)
         number = _int_param(params, "pageNumber", 1)
         if not 1 <= size <= cfg.list_max_page_size:
-            raise bad_request(f"pageSize must be between 1 and {cfg.list_max_page_size}.",
-                              "bad.request", "pageSize")
+            raise bad_request(
+                f"pageSize must be between 1 and {cfg.list_max_page_size}.",
+                "bad.request",
+                "pageSize",
+            )
         if number < 1:
             raise bad_request("pageNumber must be 1 or greater.", "bad.request", "pageNumber")
         if cfg.list_max_results and size * number > cfg.list_max_results:
-            raise bad_request(f"Paging may not exceed {cfg.list_max_results} results "
-                              "(pageSize x pageNumber).", "bad.request", "pageNumber")
+            raise bad_request(
+                f"Paging may not exceed {cfg.list_max_results} results (pageSize x pageNumber).",
+                "bad.request",
+                "pageNumber",
+            )
         total = len(rows)
         count = max(1, math.ceil(total / size))
 
         def uri(page: int) -> str:
             return f"{path}?{urlencode({'pageSize': size, 'pageNumber': page, **keep})}"
 
-        body: dict[str, Any] = {"entities": rows[(number - 1) * size:number * size],
-                                "pageSize": size, "pageNumber": number, "total": total,
-                                "firstUri": uri(1), "selfUri": uri(number), "lastUri": uri(count),
-                                "pageCount": count}
+        body: dict[str, Any] = {
+            "entities": rows[(number - 1) * size : number * size],
+            "pageSize": size,
+            "pageNumber": number,
+            "total": total,
+            "firstUri": uri(1),
+            "selfUri": uri(number),
+            "lastUri": uri(count),
+            "pageCount": count,
+        }
         if number < count:
             body["nextUri"] = uri(number + 1)
         if 1 < number <= count + 1:
             body["previousUri"] = uri(number - 1)
         return body
 
-    def _filter(self, name: str, rows: list[dict[str, Any]], params: Mapping[str, str],
-                keep: dict[str, str]) -> list[dict[str, Any]]:
+    def _filter(
+        self, name: str, rows: list[dict[str, Any]], params: Mapping[str, str], keep: dict[str, str]
+    ) -> list[dict[str, Any]]:
         if "sortOrder" in params:
             _choice(params["sortOrder"], SORT_ORDERS, "sortOrder")
             keep["sortOrder"] = params["sortOrder"]

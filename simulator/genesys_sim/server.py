@@ -40,8 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         resp = app.handle(self.command, self.path, self.headers, body)  # type: ignore[arg-type]
         if resp.action == "reset":
             # RST instead of FIN: the client sees "connection reset by peer"
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
             return
@@ -84,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if time.monotonic() >= deadline:
                         how = "max_hang"
                         return
-                    self.wfile.write(chunk[i:i + 1])
+                    self.wfile.write(chunk[i : i + 1])
                     if _peer_closed(sock, resp.trickle_s):
                         how = "client_closed"
                         return
@@ -101,10 +100,12 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
         except Exception as exc:  # a simulator bug must surface as a 500, not a dead socket
-            sys.stderr.write(f"genesys-sim: internal error on {self.command} {self.path}: "
-                             f"{exc!r}\n")
-            body = json.dumps(error_body(500, "internal.server.error", "Simulator error.",
-                                         correlation_id())).encode()
+            sys.stderr.write(
+                f"genesys-sim: internal error on {self.command} {self.path}: {exc!r}\n"
+            )
+            body = json.dumps(
+                error_body(500, "internal.server.error", "Simulator error.", correlation_id())
+            ).encode()
             self.send_response(500)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -163,9 +164,12 @@ class SimServer:
         if self._httpd is None:
             self._httpd = _HTTPServer((self.config.host, self.config.port), _Handler)
             self._httpd.app = self.app  # type: ignore[attr-defined]
-            self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
-                                            name="genesys-sim", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="genesys-sim",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -223,23 +227,36 @@ class SimServer:
         """Change runtime settings (latency, rate limit, overlap check, ...)."""
         self.app.update_config(**changes)
 
-    def ground_truth(self, start: datetime | str, end: datetime | str,
-                     segment_filters: list[dict[str, Any]] | None = None,
-                     conversation_filters: list[dict[str, Any]] | None = None
-                     ) -> list[dict[str, Any]]:
+    def ground_truth(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        segment_filters: list[dict[str, Any]] | None = None,
+        conversation_filters: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Conversations with conversationStart in [start, end), exactly as the sync API
         returns them at the current simulated clock (filters as in the query body)."""
-        return self.app.ground_truth(to_ms(parse_time(start)), to_ms(parse_time(end)),
-                                     segment_filters=segment_filters,
-                                     conversation_filters=conversation_filters)
+        return self.app.ground_truth(
+            to_ms(parse_time(start)),
+            to_ms(parse_time(end)),
+            segment_filters=segment_filters,
+            conversation_filters=conversation_filters,
+        )
 
-    def ground_truth_ids(self, start: datetime | str, end: datetime | str,
-                         segment_filters: list[dict[str, Any]] | None = None,
-                         conversation_filters: list[dict[str, Any]] | None = None) -> list[str]:
+    def ground_truth_ids(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        segment_filters: list[dict[str, Any]] | None = None,
+        conversation_filters: list[dict[str, Any]] | None = None,
+    ) -> list[str]:
         """Just the conversationIds of ``ground_truth`` (cheap for large volumes)."""
-        rows = self.app.ground_truth_rows(to_ms(parse_time(start)), to_ms(parse_time(end)),
-                                          segment_filters=segment_filters,
-                                          conversation_filters=conversation_filters)
+        rows = self.app.ground_truth_rows(
+            to_ms(parse_time(start)),
+            to_ms(parse_time(end)),
+            segment_filters=segment_filters,
+            conversation_filters=conversation_filters,
+        )
         return [r[13] for r in rows]
 
     def open_conversation_ids(self, start: datetime | str, end: datetime | str) -> list[str]:
@@ -267,12 +284,14 @@ class SimServer:
         return self.clock.advance(seconds)
 
     # analyst tables (analyst.py; docs/simulator.md "Analyst tables")
-    def ground_truth_users_details(self, start: datetime | str, end: datetime | str
-                                   ) -> list[dict[str, Any]]:
+    def ground_truth_users_details(
+        self, start: datetime | str, end: datetime | str
+    ) -> list[dict[str, Any]]:
         """Every user detail of the user-details query over [start, end) at the current clock
         (all pages concatenated, ascending userId, no filters): what a full read returns."""
-        return self.app.analyst.ground_truth_users_details(to_ms(parse_time(start)),
-                                                           to_ms(parse_time(end)))
+        return self.app.analyst.ground_truth_users_details(
+            to_ms(parse_time(start)), to_ms(parse_time(end))
+        )
 
     def reference(self, name: str) -> list[dict[str, Any]]:
         """The full reference table ``name`` (``users``, ``queues``, ``wrapupcodes``,

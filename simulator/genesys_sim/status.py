@@ -114,8 +114,10 @@ class StatusHistory:
         d0 = day_index * DAY_MS
         lo, hi = d0 + shift_offset_ms(0) - 3_600_000, d0 + DAY_MS + 6 * 3_600_000
         first_day = day_of(d0 - data.max_span_days * DAY_MS)
-        days = [self._busy_of_day(first_day + timedelta(days=k))
-                for k in range((day_of(hi) - first_day).days + 1)]
+        days = [
+            self._busy_of_day(first_day + timedelta(days=k))
+            for k in range((day_of(hi) - first_day).days + 1)
+        ]
         origin = to_ms(cfg.start_dt)
         end = to_ms(cfg.end_dt) if cfg.end_dt is not None else None
         out: DayPeriods = {}
@@ -136,8 +138,9 @@ class StatusHistory:
         return out
 
     # ------------------------------------------------------------------ queries
-    def periods(self, user: int, start_ms: int, end_ms: int, now_ms: int
-                ) -> tuple[list[Period], list[Period]]:
+    def periods(
+        self, user: int, start_ms: int, end_ms: int, now_ms: int
+    ) -> tuple[list[Period], list[Period]]:
         """Periods of ``user`` overlapping [start, end) visible at ``now_ms``, by start time.
 
         An open period (``end > now``) keeps its planned end here; callers omit ``endTime``.
@@ -177,8 +180,9 @@ def _merge(intervals: list[tuple[int, int]], w0: int, w1: int) -> list[tuple[int
     return merged
 
 
-def _timeline(busy: list[tuple[int, int]], w0: int, w1: int, rng: random.Random
-              ) -> list[tuple[int, str, str]]:
+def _timeline(
+    busy: list[tuple[int, int]], w0: int, w1: int, rng: random.Random
+) -> list[tuple[int, str, str]]:
     """Change points (instant, presence code, routing status) covering [w0, w1)."""
     points: list[tuple[int, str, str]] = [(w0, "OFFLINE", "OFF_QUEUE")]
 

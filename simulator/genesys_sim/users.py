@@ -36,10 +36,11 @@ from genesys_sim.status import PRESENCE, Period, StatusHistory
 
 USER_QUERY_PATH = "/api/v2/analytics/users/details/query"
 USER_FILTER_KEYS = ("userFilters", "presenceFilters", "routingStatusFilters")
-AGGREGATION_KEYS = {"presenceAggregations": ("systemPresence", "organizationPresenceId"),
-                    "routingStatusAggregations": ("routingStatus",)}
-USER_QUERY_FIELDS = frozenset({"interval", *USER_FILTER_KEYS, "order", *AGGREGATION_KEYS,
-                               "paging"})
+AGGREGATION_KEYS = {
+    "presenceAggregations": ("systemPresence", "organizationPresenceId"),
+    "routingStatusAggregations": ("routingStatus",),
+}
+USER_QUERY_FIELDS = frozenset({"interval", *USER_FILTER_KEYS, "order", *AGGREGATION_KEYS, "paging"})
 
 
 @dataclass
@@ -63,12 +64,14 @@ def validate_user_query(body: Any, cfg: SimConfig) -> UserQuery:
     start_ms, end_ms = parse_interval(body.get("interval"))
     order = _enum(body.get("order", "asc"), ORDERS, "SortOrder", "order")
     filters = {key: _validate_filters(body, key) for key in USER_FILTER_KEYS}
-    max_days = (cfg.max_interval_days_filtered if any(filters.values())
-                else cfg.max_interval_days)
+    max_days = cfg.max_interval_days_filtered if any(filters.values()) else cfg.max_interval_days
     if end_ms - start_ms > max_days * DAY_MS:
         raise bad_request(
             "You must specify a search interval as part of your query that does not exceed "
-            f"{max_days} days.", "bad.request", "interval")
+            f"{max_days} days.",
+            "bad.request",
+            "interval",
+        )
     size, number = parse_paging(body, cfg)
     aggregations: dict[str, list[dict[str, Any]]] = {}
     for key, dims in AGGREGATION_KEYS.items():
@@ -78,11 +81,19 @@ def validate_user_query(body: Any, cfg: SimConfig) -> UserQuery:
         for i, agg in enumerate(aggs):
             if not isinstance(agg, dict):
                 raise bad_request(f"{key}[{i}] must be an object.", "bad.request", key)
-            _enum(agg.get("type"), ["termFrequency", "numericRange"],
-                  "AnalyticsQueryAggregation.type", f"{key}[{i}].type")
+            _enum(
+                agg.get("type"),
+                ["termFrequency", "numericRange"],
+                "AnalyticsQueryAggregation.type",
+                f"{key}[{i}].type",
+            )
             if agg["type"] == "termFrequency":
-                _enum(agg.get("dimension"), list(dims), "AnalyticsQueryAggregation.dimension",
-                      f"{key}[{i}].dimension")
+                _enum(
+                    agg.get("dimension"),
+                    list(dims),
+                    "AnalyticsQueryAggregation.dimension",
+                    f"{key}[{i}].dimension",
+                )
         aggregations[key] = aggs
     return UserQuery(start_ms, end_ms, order, filters, size, number, aggregations)
 
@@ -115,8 +126,9 @@ class UserDetails:
         user_f = q.filters.get("userFilters") or []
         pres_f = q.filters.get("presenceFilters") or []
         rout_f = q.filters.get("routingStatusFilters") or []
-        users = sorted(range(len(self.data.entities.users)),
-                       key=lambda u: self.data.entities.users[u][0])
+        users = sorted(
+            range(len(self.data.entities.users)), key=lambda u: self.data.entities.users[u][0]
+        )
         out = []
         for u in users:
             user_id = self.data.entities.users[u][0]
@@ -144,19 +156,19 @@ class UserDetails:
         details = self.matched(q, now_ms)
         first = (q.page_number - 1) * q.page_size
         body: dict[str, Any] = {}
-        page = details[first:first + q.page_size]
+        page = details[first : first + q.page_size]
         if page:
             body["userDetails"] = page
-        aggs = [_term_frequency(details, key, agg) for key, lst in q.aggregations.items()
-                for agg in lst]
+        aggs = [
+            _term_frequency(details, key, agg) for key, lst in q.aggregations.items() for agg in lst
+        ]
         if aggs:
             body["aggregations"] = aggs
         body["totalHits"] = len(details)
         return body
 
 
-def _term_frequency(details: list[dict[str, Any]], key: str,
-                    agg: dict[str, Any]) -> dict[str, Any]:
+def _term_frequency(details: list[dict[str, Any]], key: str, agg: dict[str, Any]) -> dict[str, Any]:
     """Periods counted per value of the dimension (top ``size``, default 10)."""
     if agg["type"] != "termFrequency":
         return {"type": "numericRange", "metric": agg.get("metric"), "results": []}
@@ -167,5 +179,8 @@ def _term_frequency(details: list[dict[str, Any]], key: str,
         for rec in detail.get(records, []):
             counts[rec[dim]] = counts.get(rec[dim], 0) + 1
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: int(agg.get("size") or 10)]
-    return {"type": "termFrequency", "dimension": dim,
-            "results": [{"value": v, "count": c} for v, c in top]}
+    return {
+        "type": "termFrequency",
+        "dimension": dim,
+        "results": [{"value": v, "count": c} for v, c in top],
+    }

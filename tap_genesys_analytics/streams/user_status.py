@@ -130,8 +130,9 @@ class UserPresenceStream(GenesysStream):
                             yield row
                         for child in children:
                             rows = list(periods(user, child.periods_key, event.window, where))
-                            open_starts += [s for r, s in rows
-                                            if "endTime" not in r and s >= horizon]
+                            open_starts += [
+                                s for r, s in rows if "endTime" not in r and s >= horizon
+                            ]
                             child.write_rows(r for r, _ in rows)
                 else:
                     self._finish_window(event, open_starts, previous)

@@ -32,9 +32,7 @@ def meltano_plugins() -> None:
 
 
 @pytest.fixture
-def meltano(
-    meltano_plugins: None, tmp_path: Path, request: pytest.FixtureRequest
-) -> MeltanoRunner:
+def meltano(meltano_plugins: None, tmp_path: Path, request: pytest.FixtureRequest) -> MeltanoRunner:
     """Meltano in the project, with a system database (state backend) private to this test."""
     name = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[:40]
     return MeltanoRunner(workdir=tmp_path / f"meltano-{name}")

@@ -48,9 +48,14 @@ def test_demo_loads_the_simulators_conversations_then_reruns_incrementally(
     assert check and check.group(1) == check.group(2), first
     assert loaded_rows(tmp_path) == (int(check.group(1)), int(check.group(1)))
     assert "First run: full extraction" in first
-    for heading in ("Rows per table:", "per media type", "Top wrap-up codes, by name",
-                    "Handle time by queue name", "JOIN genesys.routing_queues",
-                    "Agent occupancy"):
+    for heading in (
+        "Rows per table:",
+        "per media type",
+        "Top wrap-up codes, by name",
+        "Handle time by queue name",
+        "JOIN genesys.routing_queues",
+        "Agent occupancy",
+    ):
         assert heading in first
     wrapups = first.split("Top wrap-up codes, by name")[1].split("Handle time")[0]
     names = [line.rsplit(None, 1)[0].strip() for line in wrapups.splitlines()[1:] if line.strip()]

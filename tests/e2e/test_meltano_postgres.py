@@ -112,8 +112,12 @@ def assert_every_table_matches(
 ) -> dict[str, int]:
     """Each child, status and reference table holds exactly the ground truth's keys."""
     sizes = {}
-    for table in ("conversation_participants", "conversation_sessions",
-                  "conversation_segments", "conversation_session_metrics"):
+    for table in (
+        "conversation_participants",
+        "conversation_sessions",
+        "conversation_segments",
+        "conversation_session_metrics",
+    ):
         want = expected_keys(child_rows(truth, table), KEYS[table])
         got = table_keys(db, table, KEYS[table])
         assert got == want, f"{table}: {len(got ^ want)} keys differ"
@@ -123,8 +127,10 @@ def assert_every_table_matches(
     while day < end:  # the user details query takes at most 7 days at a time
         users += sim.ground_truth_users_details(day, min(day + timedelta(days=7), end))
         day += timedelta(days=7)
-    for table, key in (("user_presence", "primaryPresence"),
-                       ("user_routing_status", "routingStatus")):
+    for table, key in (
+        ("user_presence", "primaryPresence"),
+        ("user_routing_status", "routingStatus"),
+    ):
         want = status_keys(users, key, iso_ms(start), iso_ms(end))
         got = {(u, iso_ms(t)) for u, t in table_keys(db, table, KEYS[table])}
         assert got == want, f"{table}: {len(got ^ want)} keys differ"
@@ -177,14 +183,19 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     second_now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     first_now = second_now - timedelta(days=1)
     data_start = first_now.replace(hour=0, minute=0) - timedelta(days=HISTORY_DAYS - 1)
-    sim = genesys_sim(seed=7, conversations_per_day=100, data_start=iso(data_start),
-                      now=iso(first_now))
+    sim = genesys_sim(
+        seed=7, conversations_per_day=100, data_start=iso(data_start), now=iso(first_now)
+    )
     meltano.env.update(pg_database.target_postgres_env(SCHEMA))
     state_id = meltano.state_id("target-postgres")
 
     # Run 1: the whole multi-day range.
-    meltano.run("run", "tap-genesys-analytics", "target-postgres",
-                extra_env=tap_env(sim, data_start, first_now))
+    meltano.run(
+        "run",
+        "tap-genesys-analytics",
+        "target-postgres",
+        extra_env=tap_env(sim, data_start, first_now),
+    )
     truth_1 = sim.ground_truth(data_start, first_now)
     # a multi-day history (one edge day can be nearly empty when the test starts just after
     # midnight UTC: the clock is anchored to the real one)
@@ -212,8 +223,12 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     assert new_ids
 
     # Run 2: incremental from the saved bookmark minus the 1-day lookback.
-    meltano.run("run", "tap-genesys-analytics", "target-postgres",
-                extra_env=tap_env(sim, data_start, second_now))
+    meltano.run(
+        "run",
+        "tap-genesys-analytics",
+        "target-postgres",
+        extra_env=tap_env(sim, data_start, second_now),
+    )
     requests_2 = query_requests(sim) - requests_1
     rows_2 = table_rows(pg_database)
     assert_matches_truth(rows_2, truth_2)  # no duplicates; changed ones carry new content
@@ -224,8 +239,11 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     assert bookmark_2 == second_now
     sizes_2 = assert_every_table_matches(pg_database, sim, truth_2, data_start, second_now)
     resume = bookmark_1 - LOOKBACK
-    reread = {cid for cid, r in rows_2.items()
-              if cid not in rows_1 or r["batched_at"] != rows_1[cid]["batched_at"]}
+    reread = {
+        cid
+        for cid, r in rows_2.items()
+        if cid not in rows_1 or r["batched_at"] != rows_1[cid]["batched_at"]
+    }
     assert reread >= new_ids | changed
     followed = ongoing_1 & {c for c in reread if parse_iso(rows_2[c]["start"]) < resume}
     assert min(parse_iso(rows_2[c]["start"]) for c in reread - followed) >= resume, (
@@ -237,11 +255,13 @@ def test_incremental_runs_load_every_conversation_once_with_its_latest_content(
     with pg_database.connect() as conn, conn.cursor() as cur:  # nested JSONB, queried as in README
         cur.execute(WRAPUP_SQL)
         assert dict(cur.fetchall()) == wrapup_counts(truth_2)
-    print(f"run 1: {len(rows_1)} rows, {requests_1} requests, {len(ongoing_1)} ongoing, "
-          f"bookmark {iso(bookmark_1)}; run 2: {len(reread)} re-read ({len(new_ids)} new, "
-          f"{len(changed)} changed, {len(ended)} ended), {requests_2} requests, "
-          f"bookmark {iso(bookmark_2)}; {len(rows_2)} rows, {len(untouched)} untouched, "
-          f"{len(followed)} followed by id; tables run 1 {sizes_1}, run 2 {sizes_2}")
+    print(
+        f"run 1: {len(rows_1)} rows, {requests_1} requests, {len(ongoing_1)} ongoing, "
+        f"bookmark {iso(bookmark_1)}; run 2: {len(reread)} re-read ({len(new_ids)} new, "
+        f"{len(changed)} changed, {len(ended)} ended), {requests_2} requests, "
+        f"bookmark {iso(bookmark_2)}; {len(rows_2)} rows, {len(untouched)} untouched, "
+        f"{len(followed)} followed by id; tables run 1 {sizes_1}, run 2 {sizes_2}"
+    )
 
 
 def test_readme_shows_the_tested_wrapup_query() -> None:

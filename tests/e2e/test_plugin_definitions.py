@@ -74,7 +74,7 @@ def test_settings_come_from_tap_genesys_analytics_env_vars(tmp_path: Path) -> No
                 '[{"type":"or","predicates":[{"dimension":"queueId","value":"q1"}]}]',
         },
     )  # fmt: skip
-    config = json.loads(proc.stdout[proc.stdout.find("{"):])
+    config = json.loads(proc.stdout[proc.stdout.find("{") :])
     assert config["client_id"] == "env-client"
     assert config["client_secret"] == "env-secret"
     assert config["media_types"] == ["voice", "chat"]
@@ -136,21 +136,30 @@ def test_request_timeout_decimal_via_meltano_config_set_and_env_var_reaches_the_
 
     def meltano(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(MELTANO), *args], cwd=project, env={**env, **extra}, capture_output=True,
-            text=True, timeout=300, check=False,
+            [str(MELTANO), *args],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
 
     set_result = meltano("config", "set", "tap-genesys-analytics", "request_timeout", "30.5")
     assert set_result.returncode == 0, set_result.stdout + set_result.stderr
     assert "Traceback" not in set_result.stderr
     printed = meltano("config", "--unsafe", "print", "tap-genesys-analytics")
-    assert json.loads(printed.stdout[printed.stdout.find("{"):])["request_timeout"] == "30.5"
+    assert json.loads(printed.stdout[printed.stdout.find("{") :])["request_timeout"] == "30.5"
     for extra in ({}, {"TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT": "7.5"}):
         ok = meltano("invoke", "tap-genesys-analytics", "--test=schema", **extra)
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert '"type":"SCHEMA"' in ok.stdout.replace(" ", "")
-    bad = meltano("invoke", "tap-genesys-analytics", "--test=schema",
-                  TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT="0.0")
+    bad = meltano(
+        "invoke",
+        "tap-genesys-analytics",
+        "--test=schema",
+        TAP_GENESYS_ANALYTICS_REQUEST_TIMEOUT="0.0",
+    )
     assert bad.returncode == 2, bad.stderr[-2000:]
     assert "config error: request_timeout: must be more than 0 and at most 600, got 0.0" in (
         bad.stderr

@@ -116,8 +116,12 @@ def fault_sim(genesys_sim: Callable[..., Any]) -> Callable[..., Any]:
 @pytest.fixture
 def sim(fault_sim: Callable[..., Any], secret_scan: SecretScan) -> Any:
     """3 days (2024-05-01 to 2024-05-04) x ~100 conversations (354); page size 10 -> 36 pages."""
-    server = fault_sim(conversations_per_day=100, data_start="2024-05-01T00:00:00Z",
-                       now="2024-05-04T06:00:00Z", rate_limit_per_minute=0)
+    server = fault_sim(
+        conversations_per_day=100,
+        data_start="2024-05-01T00:00:00Z",
+        now="2024-05-04T06:00:00Z",
+        rate_limit_per_minute=0,
+    )
     secret_scan.sim = server
     return server
 
@@ -144,8 +148,9 @@ class SecretScan:
     def add(self, where: str, text: str | bytes | None) -> None:
         if text is None:
             return
-        self.texts.append((where, text.decode("utf-8", "replace") if isinstance(text, bytes)
-                           else text))
+        self.texts.append(
+            (where, text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+        )
 
     def needles(self) -> list[str]:
         basic = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
@@ -210,8 +215,11 @@ class CliRun:
 
     @property
     def bookmarks(self) -> list[str]:
-        return [m["value"]["bookmarks"]["conversation_details"]["replication_key_value"]
-                for m in self.messages if m["type"] == "STATE"]
+        return [
+            m["value"]["bookmarks"]["conversation_details"]["replication_key_value"]
+            for m in self.messages
+            if m["type"] == "STATE"
+        ]
 
     def log_lines(self, fragment: str) -> list[str]:
         return [line for line in self.stderr.splitlines() if fragment in line]
@@ -235,8 +243,12 @@ def catalog_file(tmp_path: Path, streams: tuple[str, ...] = ("conversation_detai
 
 
 def run_tap_cli(
-    config: dict[str, Any], tmp_path: Path, *, state: dict[str, Any] | str | None = None,
-    scan: SecretScan | None = None, timeout: float = 300,
+    config: dict[str, Any],
+    tmp_path: Path,
+    *,
+    state: dict[str, Any] | str | None = None,
+    scan: SecretScan | None = None,
+    timeout: float = 300,
 ) -> CliRun:
     """``tap-genesys-analytics --config ... [--state ...]``; all output captured (and scanned)."""
     config_path = tmp_path / "tap-config.json"
@@ -248,8 +260,9 @@ def run_tap_cli(
         command += ["--state", str(state_path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     started = time.monotonic()
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=tmp_path, check=False)
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path, check=False
+    )
     run = CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     if scan is not None:
         scan.add("tap stdout", run.stdout)

@@ -77,8 +77,10 @@ class MeltanoRun:
             if fragment in self.text():
                 return
             if self.proc.poll() is not None and fragment not in self.text():
-                raise AssertionError(f"run ended (exit {self.proc.returncode}) before "
-                                     f"{fragment!r}:\n{self.text()[-3000:]}")
+                raise AssertionError(
+                    f"run ended (exit {self.proc.returncode}) before "
+                    f"{fragment!r}:\n{self.text()[-3000:]}"
+                )
             time.sleep(0.02)
         raise AssertionError(f"no {fragment!r} within {timeout} s:\n{self.text()[-3000:]}")
 
@@ -123,11 +125,14 @@ def age_killed_runs(runner: MeltanoRunner, minutes: int = 6) -> int:
         for run_id, started, heartbeat in rows:
             moved = [
                 (datetime.fromisoformat(v) - timedelta(minutes=minutes)).isoformat(" ")
-                if v else None
+                if v
+                else None
                 for v in (started, heartbeat)
             ]
-            conn.execute("UPDATE runs SET started_at = ?, last_heartbeat_at = ? WHERE id = ?",
-                         (*moved, run_id))
+            conn.execute(
+                "UPDATE runs SET started_at = ?, last_heartbeat_at = ? WHERE id = ?",
+                (*moved, run_id),
+            )
     return len(rows)
 
 
@@ -148,8 +153,12 @@ def saved_bookmark(runner: MeltanoRunner, state_id: str) -> datetime | None:
     for completed, partial in rows:
         for blob in (partial, completed):
             payload = json.loads(blob) if blob else {}
-            value = (payload.get("singer_state", {}).get("bookmarks", {})
-                     .get("conversation_details", {}).get("replication_key_value"))
+            value = (
+                payload.get("singer_state", {})
+                .get("bookmarks", {})
+                .get("conversation_details", {})
+                .get("replication_key_value")
+            )
             if value:
                 values.append(parse_iso(value))
                 break
@@ -187,8 +196,9 @@ def table_text(db: PgDatabase, schema: str) -> str:
         return "\n".join(r[0] for r in cur.fetchall())
 
 
-def assert_equals_truth(rows: dict[str, dict[str, Any]], n_rows: int,
-                        truth: list[dict[str, Any]]) -> None:
+def assert_equals_truth(
+    rows: dict[str, dict[str, Any]], n_rows: int, truth: list[dict[str, Any]]
+) -> None:
     """No duplicate keys; same ids; each row's start, end and participants as the API's."""
     assert n_rows == len(rows), f"{n_rows - len(rows)} duplicate conversationIds"
     truth_ids = {c["conversationId"] for c in truth}

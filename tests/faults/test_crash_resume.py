@@ -128,43 +128,77 @@ def stuck_on(request: int) -> list[dict[str, Any]]:
 
 
 KILL_POINTS = [
-    KillPoint("mid-token-request", after_arrival(TOKEN_PATH, 1, 0.3),
-              [{"kind": "latency", "target": "token", "on": [1], "latency_s": SLOW}]),
-    KillPoint("mid-page-1-of-window-1", after_arrival(QUERY_PATH, 1, 0.3),
-              [{"kind": "latency", "on": [1], "latency_s": SLOW}]),
-    KillPoint("mid-page-inside-window-1", after_arrival(QUERY_PATH, 6, 0.3),
-              [{"kind": "latency", "on": [6], "latency_s": SLOW}]),
+    KillPoint(
+        "mid-token-request",
+        after_arrival(TOKEN_PATH, 1, 0.3),
+        [{"kind": "latency", "target": "token", "on": [1], "latency_s": SLOW}],
+    ),
+    KillPoint(
+        "mid-page-1-of-window-1",
+        after_arrival(QUERY_PATH, 1, 0.3),
+        [{"kind": "latency", "on": [1], "latency_s": SLOW}],
+    ),
+    KillPoint(
+        "mid-page-inside-window-1",
+        after_arrival(QUERY_PATH, 6, 0.3),
+        [{"kind": "latency", "on": [6], "latency_s": SLOW}],
+    ),
     KillPoint("between-windows-right-after-window-1-state", after_line(window_done(0))),
     KillPoint("between-windows-right-after-window-2-state", after_line(window_done(1))),
-    KillPoint("mid-window-3-of-a-run-resumed-from-a-saved-bookmark",
-              after_arrival(QUERY_PATH, 5, 0.3),
-              [{"kind": "latency", "on": [5], "latency_s": SLOW}], first_run_end=DAY[2]),
-    KillPoint("mid-window-2-after-batches-committed-before-its-state", after_rows(160),
-              stuck_on(22)),
-    KillPoint("mid-retry-sleeping-on-503-retry-after", after_arrival(QUERY_PATH, 9, 0.5),
-              [{"kind": "status", "status": 503, "retry_after": 10, "on": [9]}]),
-    KillPoint("mid-retry-paused-on-429-retry-after", after_arrival(QUERY_PATH, 20, 0.5),
-              [{"kind": "rate_limit", "retry_after": 10, "on": [20]}]),
-    KillPoint("mid-retry-waiting-on-a-hung-connection", after_arrival(QUERY_PATH, 13, 1.0),
-              [{"kind": "hang", "hang_s": 10, "on": [13]}]),
-    KillPoint("mid-retry-backing-off-after-a-reset", after_arrival(QUERY_PATH, 25, 0.2),
-              [{"kind": "reset", "on": [25]}]),
+    KillPoint(
+        "mid-window-3-of-a-run-resumed-from-a-saved-bookmark",
+        after_arrival(QUERY_PATH, 5, 0.3),
+        [{"kind": "latency", "on": [5], "latency_s": SLOW}],
+        first_run_end=DAY[2],
+    ),
+    KillPoint(
+        "mid-window-2-after-batches-committed-before-its-state", after_rows(160), stuck_on(22)
+    ),
+    KillPoint(
+        "mid-retry-sleeping-on-503-retry-after",
+        after_arrival(QUERY_PATH, 9, 0.5),
+        [{"kind": "status", "status": 503, "retry_after": 10, "on": [9]}],
+    ),
+    KillPoint(
+        "mid-retry-paused-on-429-retry-after",
+        after_arrival(QUERY_PATH, 20, 0.5),
+        [{"kind": "rate_limit", "retry_after": 10, "on": [20]}],
+    ),
+    KillPoint(
+        "mid-retry-waiting-on-a-hung-connection",
+        after_arrival(QUERY_PATH, 13, 1.0),
+        [{"kind": "hang", "hang_s": 10, "on": [13]}],
+    ),
+    KillPoint(
+        "mid-retry-backing-off-after-a-reset",
+        after_arrival(QUERY_PATH, 25, 0.2),
+        [{"kind": "reset", "on": [25]}],
+    ),
     KillPoint("right-after-the-last-window", after_line(window_done(2))),
-    KillPoint("target-mid-load-after-the-tap-finished",
-              after_rows(120, line="HTTP: requests_sent=")),
+    KillPoint(
+        "target-mid-load-after-the-tap-finished", after_rows(120, line="HTTP: requests_sent=")
+    ),
 ]
 
 
 @pytest.fixture
 def crash_sim(fault_sim: Callable[..., Any]) -> Any:
     """3 days x ~100 conversations; page size 10 -> ~33 query requests of ~50 ms each."""
-    return fault_sim(conversations_per_day=100, data_start=START, now="2024-05-04T06:00:00Z",
-                     rate_limit_per_minute=0, latency_s=0.05)
+    return fault_sim(
+        conversations_per_day=100,
+        data_start=START,
+        now="2024-05-04T06:00:00Z",
+        rate_limit_per_minute=0,
+        latency_s=0.05,
+    )
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])
 def test_sigkill_then_plain_rerun_leaves_the_table_equal_to_ground_truth(
-    point: KillPoint, crash_sim: Any, pg_database: PgDatabase, meltano: MeltanoRunner,
+    point: KillPoint,
+    crash_sim: Any,
+    pg_database: PgDatabase,
+    meltano: MeltanoRunner,
     secret_scan: SecretScan,
 ) -> None:
     sim = crash_sim
@@ -176,8 +210,9 @@ def test_sigkill_then_plain_rerun_leaves_the_table_equal_to_ground_truth(
     truth = sim.ground_truth(START, END)
     resumed_from = None
     if point.first_run_end:
-        first = MeltanoRun(meltano, tap_env(sim, end_date=f"{point.first_run_end}T00:00:00Z"),
-                           "first")
+        first = MeltanoRun(
+            meltano, tap_env(sim, end_date=f"{point.first_run_end}T00:00:00Z"), "first"
+        )
         assert first.wait() == 0, first.text()[-3000:]
         secret_scan.add("first run log", first.text())
         resumed_from = saved_bookmark(meltano, state_id)
@@ -195,8 +230,9 @@ def test_sigkill_then_plain_rerun_leaves_the_table_equal_to_ground_truth(
     assert n_rows == len(rows), "duplicate keys after the kill"
     bookmark = saved_bookmark(meltano, state_id)
     if bookmark is not None:
-        before = {c["conversationId"] for c in truth
-                  if parse_iso(c["conversationStart"]) < bookmark}
+        before = {
+            c["conversationId"] for c in truth if parse_iso(c["conversationStart"]) < bookmark
+        }
         missing = before - rows.keys()
         assert not missing, f"bookmark {bookmark} points past {len(missing)} missing rows"
 
@@ -217,7 +253,9 @@ def test_sigkill_then_plain_rerun_leaves_the_table_equal_to_ground_truth(
     secret_scan.add("meltano state", meltano_state_text(meltano))
     secret_scan.add("postgres table", table_text(pg_database, SCHEMA))
     scanned = secret_scan.check()
-    print(f"kill {point.name}: killed after {killed.killed_after_s:.1f} s with {n_rows} rows "
-          f"loaded, saved bookmark {bookmark.isoformat() if bookmark else 'none'}; rerun "
-          f"{rerun.seconds:.1f} s, {rerun_queries} query requests -> {final_n}/{len(truth)} rows, "
-          f"0 duplicates; {scanned} chars scanned for secrets")
+    print(
+        f"kill {point.name}: killed after {killed.killed_after_s:.1f} s with {n_rows} rows "
+        f"loaded, saved bookmark {bookmark.isoformat() if bookmark else 'none'}; rerun "
+        f"{rerun.seconds:.1f} s, {rerun_queries} query requests -> {final_n}/{len(truth)} rows, "
+        f"0 duplicates; {scanned} chars scanned for secrets"
+    )

@@ -36,16 +36,28 @@ HOT_VOLUME = 120_000
 def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_400(
     fault_sim: Callable[..., Any], tmp_path: Path, secret_scan: SecretScan
 ) -> None:
-    sim = fault_sim(conversations_per_day=50, data_start="2024-05-01T00:00:00Z",
-                    now="2024-05-05T00:00:00Z", hot_days={HOT_DAY[:10]: HOT_VOLUME},
-                    rate_limit_per_minute=0, latency_s=0.0)
+    sim = fault_sim(
+        conversations_per_day=50,
+        data_start="2024-05-01T00:00:00Z",
+        now="2024-05-05T00:00:00Z",
+        hot_days={HOT_DAY[:10]: HOT_VOLUME},
+        rate_limit_per_minute=0,
+        latency_s=0.0,
+    )
     secret_scan.sim = sim
     truth = sim.ground_truth_ids(HOT_DAY, NEXT_DAY)
     assert len(truth) > 100_000
 
     # max_page_depth 1000: this scenario is the 100,000-result cap, not shallow windows
-    config = tap_config(sim, start_date=HOT_DAY, end_date=NEXT_DAY, page_size=100,
-                        max_concurrency=4, request_timeout=60, max_page_depth=1000)
+    config = tap_config(
+        sim,
+        start_date=HOT_DAY,
+        end_date=NEXT_DAY,
+        page_size=100,
+        max_concurrency=4,
+        request_timeout=60,
+        max_page_depth=1000,
+    )
     (tmp_path / "config.json").write_text(json.dumps(config))
     stderr_path = tmp_path / "stderr.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
@@ -54,9 +66,19 @@ def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_4
     bookmarks: list[str] = []
     started = time.monotonic()
     with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen([str(TAP), "--config", str(tmp_path / "config.json"),
-                                 "--catalog", catalog_file(tmp_path)],
-                                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [
+                str(TAP),
+                "--config",
+                str(tmp_path / "config.json"),
+                "--catalog",
+                catalog_file(tmp_path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=tmp_path,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             for needle in needles + [n.encode() for n in sim.issued_tokens]:
@@ -65,8 +87,9 @@ def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_4
             if message["type"] == "RECORD":
                 ids[message["record"]["conversationId"]] += 1
             elif message["type"] == "STATE":
-                bookmarks.append(message["value"]["bookmarks"]["conversation_details"]
-                                 ["replication_key_value"])
+                bookmarks.append(
+                    message["value"]["bookmarks"]["conversation_details"]["replication_key_value"]
+                )
         code = proc.wait(timeout=600)
     seconds = time.monotonic() - started
     log = stderr_path.read_text()
@@ -80,6 +103,8 @@ def test_a_120000_conversation_day_is_split_and_extracted_completely_without_a_4
     splits = [line for line in log.splitlines() if "split into" in line]
     assert splits, "the day was not split"
     assert bookmarks[-1] == "2024-05-04T00:00:00+00:00"
-    print(f"deep paging: {len(ids)} conversations on one day = ground truth, 0 duplicates, "
-          f"{sum(statuses.values())} requests, 0 x 400, {len(splits)} split(s), "
-          f"{len(bookmarks)} STATE; {seconds:.1f} s ({len(ids) / seconds:.0f} records/s)")
+    print(
+        f"deep paging: {len(ids)} conversations on one day = ground truth, 0 duplicates, "
+        f"{sum(statuses.values())} requests, 0 x 400, {len(splits)} split(s), "
+        f"{len(bookmarks)} STATE; {seconds:.1f} s ({len(ids) / seconds:.0f} records/s)"
+    )

@@ -75,8 +75,9 @@ def test_an_oversized_page_stops_with_one_line_and_state_behind(
     sim: Any, tmp_path: Path, secret_scan: SecretScan
 ) -> None:
     sim.faults.configure({"kind": "oversize", "on": [8], "size_mb": 3, "chunked": True})
-    run = run_tap_cli(tap_config(sim, max_concurrency=1, max_response_mb=1), tmp_path,
-                      scan=secret_scan)
+    run = run_tap_cli(
+        tap_config(sim, max_concurrency=1, max_response_mb=1), tmp_path, scan=secret_scan
+    )
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "response body larger than" in line]
     assert len(errors) == 1
@@ -89,8 +90,9 @@ def test_an_oversized_page_stops_with_one_line_and_state_behind(
 def test_a_token_endpoint_echoing_the_credentials_leaks_nothing(
     sim: Any, tmp_path: Path, secret_scan: SecretScan, auth_status: int
 ) -> None:
-    sim.faults.configure({"kind": "echo_auth", "target": "token", "on": [1],
-                          "auth_status": auth_status})
+    sim.faults.configure(
+        {"kind": "echo_auth", "target": "token", "on": [1], "auth_status": auth_status}
+    )
     run = run_tap_cli(tap_config(sim), tmp_path, scan=secret_scan)
     if auth_status == 401:  # rejected: one line, exit 1, no query sent
         assert run.returncode == 1
@@ -109,12 +111,19 @@ def test_weeks_long_conversations_arrive_ended_through_a_small_multi_get(
     moves on a day at a time while the tap runs daily with a one-day lookback."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = (now - timedelta(days=4)).replace(hour=0, minute=0, second=0)
-    sim = fault_sim(conversations_per_day=60, data_start=start.isoformat(), now=now.isoformat(),
-                    rate_limit_per_minute=0, long_conversation_fraction=0.5,
-                    long_conversation_max_days=10, multiget_max_ids=5)
+    sim = fault_sim(
+        conversations_per_day=60,
+        data_start=start.isoformat(),
+        now=now.isoformat(),
+        rate_limit_per_minute=0,
+        long_conversation_fraction=0.5,
+        long_conversation_max_days=10,
+        multiget_max_ids=5,
+    )
     secret_scan.sim = sim
-    config = tap_config(sim, start_date=start.isoformat(), end_date=None, lookback="P1D",
-                        settle_lag="PT0S")
+    config = tap_config(
+        sim, start_date=start.isoformat(), end_date=None, lookback="P1D", settle_lag="PT0S"
+    )
     records: list[dict[str, Any]] = []
     state: dict[str, Any] | None = None
     for _ in range(12):

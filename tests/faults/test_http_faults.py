@@ -36,7 +36,7 @@ def assert_complete(run: Any, sim: Any, end: str = END) -> None:
     """Exit 0, every conversation once with the API's content, STATE per window."""
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.records == sim.ground_truth(START, end)
-    assert run.bookmarks == [b for b in DAY_ENDS if b[:10] <= end[:10]][-len(run.bookmarks):]
+    assert run.bookmarks == [b for b in DAY_ENDS if b[:10] <= end[:10]][-len(run.bookmarks) :]
 
 
 # -- 2: 429 storm --------------------------------------------------------------------------------
@@ -56,8 +56,9 @@ def test_429_storm_completes_and_sleeps_what_retry_after_asked(
     the wall clock pays the sum in full.
     """
     sim.faults.configure({"kind": "rate_limit", "rate": 0.3, "retry_after": 1}, seed=5)
-    run = run_tap_cli(tap_config(sim, max_concurrency=concurrency, end_date=end), tmp_path,
-                      scan=secret_scan)
+    run = run_tap_cli(
+        tap_config(sim, max_concurrency=concurrency, end_date=end), tmp_path, scan=secret_scan
+    )
     assert_complete(run, sim, end)
     metrics = run.http_metrics()
     stats = sim.stats
@@ -68,18 +69,22 @@ def test_429_storm_completes_and_sleeps_what_retry_after_asked(
     slept = metrics["slept_for_429_s"]
     assert abs(slept - sum(sent)) <= 0.1 * sum(sent), (slept, sum(sent))
     if concurrency == 1:  # the simulator's own clock: gap from each 429 to the next request
-        queries = sorted((t, status) for path, t, status in sim.watch.answered
-                         if path == QUERY_PATH)
-        gaps = [later[0] - t for (t, status), later in itertools.pairwise(queries)
-                if status == 429]
+        queries = sorted(
+            (t, status) for path, t, status in sim.watch.answered if path == QUERY_PATH
+        )
+        gaps = [later[0] - t for (t, status), later in itertools.pairwise(queries) if status == 429]
         assert len(gaps) == len(sent)
         assert all(ra <= gap <= ra + 0.2 for gap, ra in zip(gaps, sent, strict=True)), (gaps, sent)
         assert abs(sum(gaps) - sum(sent)) <= 0.1 * sum(sent)
-        print(f"429 storm, seen by the simulator: {sum(gaps):.2f} s between each 429 and the "
-              f"next request, Retry-After sent {sum(sent)} s")
-    print(f"429 storm, concurrency {concurrency}: {len(sent)} x 429 of "
-          f"{int(metrics['requests_sent'])} requests; Retry-After received {sum(sent)} s, "
-          f"slept {slept:.2f} s ({100 * (slept / sum(sent) - 1):+.1f} %); run {run.seconds:.1f} s")
+        print(
+            f"429 storm, seen by the simulator: {sum(gaps):.2f} s between each 429 and the "
+            f"next request, Retry-After sent {sum(sent)} s"
+        )
+    print(
+        f"429 storm, concurrency {concurrency}: {len(sent)} x 429 of "
+        f"{int(metrics['requests_sent'])} requests; Retry-After received {sum(sent)} s, "
+        f"slept {slept:.2f} s ({100 * (slept / sum(sent) - 1):+.1f} %); run {run.seconds:.1f} s"
+    )
 
 
 # -- 3: server errors -------------------------------------------------------------------------
@@ -89,8 +94,10 @@ def test_server_errors_resets_hangs_and_bad_bodies_are_all_recovered(
     sim: Any, tmp_path: Path, secret_scan: SecretScan
 ) -> None:
     sim.faults.configure(
-        *({"kind": "status", "status": s, "on": [2 + 4 * i]}  # each status at least once
-          for i, s in enumerate((500, 502, 503, 504, 408))),
+        *(
+            {"kind": "status", "status": s, "on": [2 + 4 * i]}  # each status at least once
+            for i, s in enumerate((500, 502, 503, 504, 408))
+        ),
         *({"kind": "status", "status": s, "rate": 0.04} for s in (500, 502, 503, 504, 408)),
         {"kind": "reset", "rate": 0.04},
         {"kind": "hang", "on": [3], "hang_s": 3},
@@ -98,8 +105,9 @@ def test_server_errors_resets_hangs_and_bad_bodies_are_all_recovered(
         {"kind": "html", "on": [9, 25]},
         seed=7,
     )
-    run = run_tap_cli(tap_config(sim, request_timeout=1, max_retries=10), tmp_path,
-                      scan=secret_scan)
+    run = run_tap_cli(
+        tap_config(sim, request_timeout=1, max_retries=10), tmp_path, scan=secret_scan
+    )
     assert_complete(run, sim)
     statuses = query_statuses(sim)
     injected = sim.stats["faults_injected"]
@@ -112,21 +120,25 @@ def test_server_errors_resets_hangs_and_bad_bodies_are_all_recovered(
     failures = sum(n for s, n in statuses.items() if s != "200") + bad_bodies
     assert metrics["retries"] == failures
     assert len(run.log_lines("retry ")) == failures
-    print(f"server errors: {failures} failed responses of {int(metrics['requests_sent'])} "
-          f"requests ({statuses}, faults {injected}) all retried; "
-          f"backoff slept {metrics['backoff_slept_s']:.1f} s; run {run.seconds:.1f} s")
+    print(
+        f"server errors: {failures} failed responses of {int(metrics['requests_sent'])} "
+        f"requests ({statuses}, faults {injected}) all retried; "
+        f"backoff slept {metrics['backoff_slept_s']:.1f} s; run {run.seconds:.1f} s"
+    )
 
 
 def test_a_fault_beyond_the_retry_limit_exits_with_one_line_and_state_stays_behind(
     sim: Any, tmp_path: Path, secret_scan: SecretScan
 ) -> None:
     sim.faults.configure({"kind": "status", "status": 503, "on": list(range(18, 200))})
-    run = run_tap_cli(tap_config(sim, max_concurrency=1, max_retries=2), tmp_path,
-                      scan=secret_scan)
+    run = run_tap_cli(tap_config(sim, max_concurrency=1, max_retries=2), tmp_path, scan=secret_scan)
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    found = re.search(r"window (\S+)/\S+ page (\d+): giving up after 3 tries; last error: "
-                      r"HTTP 503", last)
+    found = re.search(
+        r"window (\S+)/\S+ page (\d+): giving up after 3 tries; last error: "
+        r"HTTP 503",
+        last,
+    )
     assert found, last  # the last line: retries still in flight stop without another word
     assert "Traceback" not in run.stderr
     assert run.seconds < 15
@@ -135,7 +147,8 @@ def test_a_fault_beyond_the_retry_limit_exits_with_one_line_and_state_stays_behi
     assert found.group(1).startswith("2024-05-02") and found.group(2) == "4"
     assert run.bookmarks == DAY_ENDS[:1]  # only the window fully emitted before the failure
     assert {r["conversationId"] for r in run.records} >= set(
-        sim.ground_truth_ids(START, "2024-05-02T00:00:00Z"))
+        sim.ground_truth_ids(START, "2024-05-02T00:00:00Z")
+    )
     print(f"persistent 503: exit {run.returncode}; {last}")
 
 
@@ -157,8 +170,9 @@ def test_a_failed_run_stops_requests_still_backing_off_instead_of_waiting_them_o
     assert re.search(r"window 2024-05-01\S+ page 2: giving up after 2 tries", last), last
     assert len(run.log_lines("page 3: HTTP 503")) == 1, run.stderr[-3000:]
     assert run.seconds < 15, f"the run lingered {run.seconds:.1f} s after its error"
-    print(f"failed run with a 30 s backoff pending: exit {run.returncode} after "
-          f"{run.seconds:.1f} s")
+    print(
+        f"failed run with a 30 s backoff pending: exit {run.returncode} after {run.seconds:.1f} s"
+    )
 
 
 def test_close_ends_a_429_pause_at_once(sim: Any) -> None:
@@ -172,11 +186,18 @@ def test_close_ends_a_429_pause_at_once(sim: Any) -> None:
     sim.faults.configure({"kind": "rate_limit", "retry_after": 30, "on": [1]})
     settings = validate_settings(tap_config(sim))
     session = make_session(2)
-    tokens = TokenProvider(settings.login_url, settings.client_id, settings.client_secret,
-                           session, settings.request_timeout)
+    tokens = TokenProvider(
+        settings.login_url,
+        settings.client_id,
+        settings.client_secret,
+        session,
+        settings.request_timeout,
+    )
     client = GenesysClient(settings, tokens, session=session)
-    body = {"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
-            "paging": {"pageSize": 10, "pageNumber": 1}}
+    body = {
+        "interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
+        "paging": {"pageSize": 10, "pageNumber": 1},
+    }
     outcome: list[BaseException] = []
 
     def query() -> None:
@@ -211,15 +232,21 @@ def test_revoked_token_costs_exactly_one_reauthentication(
     metrics = run.http_metrics()
     assert 1 <= metrics["token_refreshes"] <= 4  # each in-flight 401 refreshes its own try
     assert query_statuses(sim)["401"] == metrics["token_refreshes"]
-    print(f"revoked token: {token_requests(sim)} token requests, "
-          f"{query_statuses(sim)['401']} x 401 in flight, run {run.seconds:.1f} s")
+    print(
+        f"revoked token: {token_requests(sim)} token requests, "
+        f"{query_statuses(sim)['401']} x 401 in flight, run {run.seconds:.1f} s"
+    )
 
 
 def test_rejected_credentials_are_one_clear_error_and_one_token_request(
     fault_sim: Callable[..., Any], tmp_path: Path, secret_scan: SecretScan
 ) -> None:
-    sim = fault_sim(conversations_per_day=10, data_start=START, now=END,
-                    clients={"fault-client": "another-secret"})
+    sim = fault_sim(
+        conversations_per_day=10,
+        data_start=START,
+        now=END,
+        clients={"fault-client": "another-secret"},
+    )
     secret_scan.sim = sim
     run = run_tap_cli(tap_config(sim), tmp_path, scan=secret_scan)
     assert run.returncode != 0
@@ -242,10 +269,13 @@ def test_transient_empty_pages_are_retried_logged_and_lose_nothing(
     assert_complete(run, sim)
     lines = run.log_lines("empty although totalHits=")
     assert len(lines) == 3, run.stderr[-3000:]
-    assert all(re.search(r"window \S+ page \d+: .*asking again in [\d.]+ s \(retry 1/3\)", line)
-               for line in lines)
-    print(f"transient empty pages: 3 retried, all {len(run.records)} records; "
-          f"run {run.seconds:.1f} s")
+    assert all(
+        re.search(r"window \S+ page \d+: .*asking again in [\d.]+ s \(retry 1/3\)", line)
+        for line in lines
+    )
+    print(
+        f"transient empty pages: 3 retried, all {len(run.records)} records; run {run.seconds:.1f} s"
+    )
 
 
 def test_persistently_empty_page_gives_up_after_bounded_retries_and_says_so(
@@ -259,15 +289,19 @@ def test_persistently_empty_page_gives_up_after_bounded_retries_and_says_so(
     the window again (a gap followed by records fails the run: tests/test_trust.py).
     """
     sim.faults.configure({"kind": "empty_page", "on": list(range(2, 200))})
-    run = run_tap_cli(tap_config(sim, end_date="2024-05-02T00:00:00Z"), tmp_path,
-                      scan=secret_scan)
+    run = run_tap_cli(tap_config(sim, end_date="2024-05-02T00:00:00Z"), tmp_path, scan=secret_scan)
     assert run.returncode == 0, run.stderr[-3000:]
     warning = run.log_lines("page 2: empty (3 retries)")
     assert len(warning) == 1, run.stderr[-3000:]
-    assert re.search(r"window 2024-05-01\S+ page 2: empty \(3 retries\) although totalHits "
-                     r"announced 128 records", warning[0]), warning[0]
+    assert re.search(
+        r"window 2024-05-01\S+ page 2: empty \(3 retries\) although totalHits "
+        r"announced 128 records",
+        warning[0],
+    ), warning[0]
     assert len(run.log_lines("empty although totalHits=")) == 3  # retries of page 2 only
     assert run.bookmarks[-1] == "2024-05-01T00:00:00+00:00"  # held for a re-read
     assert run.seconds < 60
-    print(f"persistent empty page: gave up after 3 retries in {run.seconds:.1f} s; "
-          f"{warning[0].split('tap_genesys_analytics.window_reader', 1)[-1].strip()}")
+    print(
+        f"persistent empty page: gave up after 3 retries in {run.seconds:.1f} s; "
+        f"{warning[0].split('tap_genesys_analytics.window_reader', 1)[-1].strip()}"
+    )

@@ -23,8 +23,12 @@ class Client:
         self.token = self.fetch_token()
 
     def fetch_token(self, client_id: str = "sim-client", secret: str = "sim-secret") -> str:
-        resp = self.session.post(self.sim.base_url + "/oauth/token", auth=(client_id, secret),
-                                 data={"grant_type": "client_credentials"}, timeout=self.timeout)
+        resp = self.session.post(
+            self.sim.base_url + "/oauth/token",
+            auth=(client_id, secret),
+            data={"grant_type": "client_credentials"},
+            timeout=self.timeout,
+        )
         resp.raise_for_status()
         return str(resp.json()["access_token"])
 
@@ -33,21 +37,35 @@ class Client:
         return {"Authorization": f"Bearer {self.token}"}
 
     def post(self, path: str, body: Any, **kw: Any) -> requests.Response:
-        return self.session.post(self.sim.base_url + path, json=body, headers=self.auth,
-                                 timeout=kw.pop("timeout", self.timeout), **kw)
+        return self.session.post(
+            self.sim.base_url + path,
+            json=body,
+            headers=self.auth,
+            timeout=kw.pop("timeout", self.timeout),
+            **kw,
+        )
 
     def get(self, path: str, **kw: Any) -> requests.Response:
-        return self.session.get(self.sim.base_url + path, headers=self.auth,
-                                timeout=kw.pop("timeout", self.timeout), **kw)
+        return self.session.get(
+            self.sim.base_url + path,
+            headers=self.auth,
+            timeout=kw.pop("timeout", self.timeout),
+            **kw,
+        )
 
-    def query(self, interval: str = DAY, page_size: int = 100, page_number: int = 1,
-              **extra: Any) -> requests.Response:
-        body = {"interval": interval, "paging": {"pageSize": page_size,
-                                                 "pageNumber": page_number}, **extra}
+    def query(
+        self, interval: str = DAY, page_size: int = 100, page_number: int = 1, **extra: Any
+    ) -> requests.Response:
+        body = {
+            "interval": interval,
+            "paging": {"pageSize": page_size, "pageNumber": page_number},
+            **extra,
+        }
         return self.post(QUERY, body)
 
-    def all_pages(self, interval: str = DAY, page_size: int = 100, **extra: Any
-                  ) -> list[dict[str, Any]]:
+    def all_pages(
+        self, interval: str = DAY, page_size: int = 100, **extra: Any
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         page = 1
         while True:

@@ -12,8 +12,12 @@ from tests.sim.helpers import DAY, QUERY, Client, error_ok
 
 
 def _token(sim, auth=("sim-client", "sim-secret"), data=None):
-    return requests.post(sim.base_url + "/oauth/token", auth=auth,
-                         data=data or {"grant_type": "client_credentials"}, timeout=5)
+    return requests.post(
+        sim.base_url + "/oauth/token",
+        auth=auth,
+        data=data or {"grant_type": "client_credentials"},
+        timeout=5,
+    )
 
 
 def test_token_issued_for_basic_client_credentials(genesys_sim):
@@ -28,8 +32,15 @@ def test_token_issued_for_basic_client_credentials(genesys_sim):
 
 def test_token_from_form_credentials_also_accepted(genesys_sim):
     sim = genesys_sim()
-    resp = _token(sim, auth=None, data={"grant_type": "client_credentials",
-                                        "client_id": "sim-client", "client_secret": "sim-secret"})
+    resp = _token(
+        sim,
+        auth=None,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "sim-client",
+            "client_secret": "sim-secret",
+        },
+    )
     assert resp.status_code == 200
 
 
@@ -37,8 +48,10 @@ def test_token_from_form_credentials_also_accepted(genesys_sim):
 def test_unknown_client_gets_oauth_shaped_401(genesys_sim, auth):
     resp = _token(genesys_sim(), auth=auth)
     assert resp.status_code == 401
-    assert resp.json() == {"error": "invalid_client",
-                           "description": "client not found or bad secret"}
+    assert resp.json() == {
+        "error": "invalid_client",
+        "description": "client not found or bad secret",
+    }
 
 
 def test_wrong_grant_type_is_400(genesys_sim):
@@ -54,8 +67,12 @@ def test_missing_bearer_is_authentication_required(genesys_sim):
 
 def test_unknown_bearer_is_bad_credentials(genesys_sim):
     sim = genesys_sim()
-    resp = requests.post(sim.base_url + QUERY, json={"interval": DAY}, timeout=5,
-                         headers={"Authorization": "Bearer not-a-token"})
+    resp = requests.post(
+        sim.base_url + QUERY,
+        json={"interval": DAY},
+        timeout=5,
+        headers={"Authorization": "Bearer not-a-token"},
+    )
     error_ok(resp, 401, "bad.credentials")
 
 
@@ -96,8 +113,10 @@ def test_rate_limit_headers_on_every_api_response(genesys_sim):
         assert 1 <= int(resp.headers["inin-ratelimit-reset"]) <= 60
     err = client.post(QUERY, {"interval": "bad"})
     assert err.status_code == 400 and err.headers["inin-ratelimit-count"] == "4"
-    assert "inin-ratelimit-allowed" in client.get(
-        "/api/v2/analytics/conversations/details/jobs/availability").headers
+    assert (
+        "inin-ratelimit-allowed"
+        in client.get("/api/v2/analytics/conversations/details/jobs/availability").headers
+    )
     assert "X-RateLimit-Limit" not in err.headers
 
 
@@ -110,8 +129,9 @@ def test_over_the_limit_is_429_with_retry_after_and_normalized_body(genesys_sim)
     body = error_ok(resp, 429, "too.many.requests.retry.after")
     retry = int(resp.headers["Retry-After"])
     assert 1 <= retry <= 60
-    assert body["message"] == (f"Rate limit exceeded the maximum. Retry the request in "
-                               f"[{retry}] seconds")
+    assert body["message"] == (
+        f"Rate limit exceeded the maximum. Retry the request in [{retry}] seconds"
+    )
     stats = sim.stats
     assert stats["rate_limited"] == 3 and len(stats["retry_after_sent"]) == 3
 
@@ -140,18 +160,24 @@ def test_control_endpoint_drives_clock_faults_revoke_stats_and_ground_truth(gene
     assert now == "2024-05-08T01:00:00.000Z"
     assert requests.get(ctl + "/clock", timeout=5).json()["now"] == now
     requests.post(ctl + "/clock", json={"now": "2024-05-08T00:00:00Z"}, timeout=5)
-    rules = requests.post(ctl + "/faults", json={"rules": [
-        {"kind": "status", "status": 502, "on": [1]}]}, timeout=5).json()["rules"]
+    rules = requests.post(
+        ctl + "/faults", json={"rules": [{"kind": "status", "status": 502, "on": [1]}]}, timeout=5
+    ).json()["rules"]
     assert rules[0]["status"] == 502
     assert client.query().status_code == 502
     assert client.query().status_code == 200
     requests.delete(ctl + "/faults", timeout=5)
-    gt = requests.post(ctl + "/ground_truth", json={
-        "start": "2024-05-02T00:00:00Z", "end": "2024-05-03T00:00:00Z"}, timeout=10).json()
+    gt = requests.post(
+        ctl + "/ground_truth",
+        json={"start": "2024-05-02T00:00:00Z", "end": "2024-05-03T00:00:00Z"},
+        timeout=10,
+    ).json()
     assert gt["conversations"] == client.all_pages(DAY)
-    ids = requests.post(ctl + "/ground_truth", json={
-        "start": "2024-05-02T00:00:00Z", "end": "2024-05-03T00:00:00Z", "idsOnly": True},
-        timeout=10).json()
+    ids = requests.post(
+        ctl + "/ground_truth",
+        json={"start": "2024-05-02T00:00:00Z", "end": "2024-05-03T00:00:00Z", "idsOnly": True},
+        timeout=10,
+    ).json()
     assert ids["count"] == gt["count"] and len(ids["conversationIds"]) == gt["count"]
     stats = requests.get(ctl + "/stats", timeout=5).json()
     assert stats["requests"][QUERY]["502"] == 1 and stats["faults_injected"]["status"] == 1

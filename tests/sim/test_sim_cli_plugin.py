@@ -19,8 +19,12 @@ BIN = Path(sys.executable).parent / "genesys-sim"
 
 
 def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN), "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("genesys-sim listening on http://127.0.0.1:"), line
@@ -28,28 +32,54 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def test_cli_serve_starts_answers_and_stops_on_sigterm():
-    proc, url = _serve("--seed", "5", "--conversations-per-day", "50", "--rate-limit", "7",
-                       "--fault", "status:on=2,status=504", "--now", "2024-05-08T00:00:00Z")
+    proc, url = _serve(
+        "--seed",
+        "5",
+        "--conversations-per-day",
+        "50",
+        "--rate-limit",
+        "7",
+        "--fault",
+        "status:on=2,status=504",
+        "--now",
+        "2024-05-08T00:00:00Z",
+    )
     try:
-        tok = requests.post(url + "/oauth/token", auth=("sim-client", "sim-secret"),
-                            data={"grant_type": "client_credentials"}, timeout=5).json()
+        tok = requests.post(
+            url + "/oauth/token",
+            auth=("sim-client", "sim-secret"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        ).json()
         auth = {"Authorization": f"Bearer {tok['access_token']}"}
         first = requests.post(url + QUERY, json={"interval": DAY}, headers=auth, timeout=5)
         assert first.status_code == 200 and first.headers["inin-ratelimit-allowed"] == "7"
         assert 30 < first.json()["totalHits"] < 80
-        assert requests.post(url + QUERY, json={"interval": DAY}, headers=auth,
-                             timeout=5).status_code == 504
+        assert (
+            requests.post(url + QUERY, json={"interval": DAY}, headers=auth, timeout=5).status_code
+            == 504
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
 
 
 def test_cli_rejects_bad_settings_naming_them():
-    bad = subprocess.run([str(BIN), "serve", "--port", "0", "--fault", "explode"],
-                         capture_output=True, text=True, timeout=30, check=False)
+    bad = subprocess.run(
+        [str(BIN), "serve", "--port", "0", "--fault", "explode"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert bad.returncode == 2 and "fault kind" in bad.stderr
-    remote = subprocess.run([str(BIN), "serve", "--host", "0.0.0.0"], capture_output=True,
-                            text=True, timeout=30, check=False)
+    remote = subprocess.run(
+        [str(BIN), "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert remote.returncode == 2 and "host" in remote.stderr
 
 
@@ -62,15 +92,23 @@ def test_fixture_makes_started_servers_with_free_ports(genesys_sim):
 def test_fixture_stops_every_server_at_teardown(tmp_path):
     test_file = tmp_path / "test_inner.py"
     url_file = tmp_path / "url.txt"
-    test_file.write_text(textwrap.dedent(f"""
+    test_file.write_text(
+        textwrap.dedent(f"""
         def test_inner(genesys_sim):
             sims = [genesys_sim(), genesys_sim()]
             open({str(url_file)!r}, "w").write(" ".join(s.base_url for s in sims))
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          str(test_file)], capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path, env=env, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     for url in url_file.read_text().split():
         with pytest.raises(requests.ConnectionError):

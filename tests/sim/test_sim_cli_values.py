@@ -59,34 +59,90 @@ def test_unknown_flag_and_missing_command_are_one_line(capsys):
 
 
 def test_console_command_names_the_flag():
-    run = subprocess.run([str(BIN), "serve", "--now", "garbage"], capture_output=True,
-                         text=True, timeout=30, check=False)
+    run = subprocess.run(
+        [str(BIN), "serve", "--now", "garbage"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [
-        "genesys-sim: --now: not an ISO-8601 time: 'garbage' (e.g. 2024-05-08T00:00:00Z)"]
+        "genesys-sim: --now: not an ISO-8601 time: 'garbage' (e.g. 2024-05-08T00:00:00Z)"
+    ]
 
 
 def test_every_setting_flag_reaches_the_config():
-    args = build_parser().parse_args([
-        "serve", "--now", "2024-05-09T12:00:00Z", "--availability-lag", "7200",
-        "--jobs-beyond-availability", "include", "--job-clock", "wall",
-        "--job-polls-queued", "0", "--job-polls-pending", "0", "--job-queue", "3",
-        "--job-run", "20", "--job-run-per-1000", "2.5", "--job-ttl", "600",
-        "--job-expired-results-status", "400", "--job-page-size", "500",
-        "--job-max-page-size", "10000", "--job-max-interval-days", "0",
-        "--job-max-concurrent", "3", "--job-concurrency-scope", "client",
-        "--job-concurrency-status", "409", "--job-concurrency-retry-after", "0"])
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--now",
+            "2024-05-09T12:00:00Z",
+            "--availability-lag",
+            "7200",
+            "--jobs-beyond-availability",
+            "include",
+            "--job-clock",
+            "wall",
+            "--job-polls-queued",
+            "0",
+            "--job-polls-pending",
+            "0",
+            "--job-queue",
+            "3",
+            "--job-run",
+            "20",
+            "--job-run-per-1000",
+            "2.5",
+            "--job-ttl",
+            "600",
+            "--job-expired-results-status",
+            "400",
+            "--job-page-size",
+            "500",
+            "--job-max-page-size",
+            "10000",
+            "--job-max-interval-days",
+            "0",
+            "--job-max-concurrent",
+            "3",
+            "--job-concurrency-scope",
+            "client",
+            "--job-concurrency-status",
+            "409",
+            "--job-concurrency-retry-after",
+            "0",
+        ]
+    )
     cfg = config_from_args(args)
     assert cfg.now.isoformat() == "2024-05-09T12:00:00+00:00"  # type: ignore[union-attr]
     assert (cfg.data_availability_lag_s, cfg.jobs_beyond_availability, cfg.job_clock) == (
-        7200, "include", "wall")
-    assert (cfg.job_polls_queued, cfg.job_polls_pending, cfg.job_queue_s, cfg.job_run_s,
-            cfg.job_run_s_per_1000, cfg.job_ttl_s) == (0, 0, 3.0, 20.0, 2.5, 600)
-    assert (cfg.job_expired_results_status, cfg.job_results_default_page_size,
-            cfg.job_results_max_page_size, cfg.job_max_interval_days) == (400, 500, 10000, 0)
-    assert (cfg.job_max_concurrent, cfg.job_concurrency_scope, cfg.job_concurrency_status,
-            cfg.job_concurrency_retry_after_s) == (3, "client", 409, 0)
+        7200,
+        "include",
+        "wall",
+    )
+    assert (
+        cfg.job_polls_queued,
+        cfg.job_polls_pending,
+        cfg.job_queue_s,
+        cfg.job_run_s,
+        cfg.job_run_s_per_1000,
+        cfg.job_ttl_s,
+    ) == (0, 0, 3.0, 20.0, 2.5, 600)
+    assert (
+        cfg.job_expired_results_status,
+        cfg.job_results_default_page_size,
+        cfg.job_results_max_page_size,
+        cfg.job_max_interval_days,
+    ) == (400, 500, 10000, 0)
+    assert (
+        cfg.job_max_concurrent,
+        cfg.job_concurrency_scope,
+        cfg.job_concurrency_status,
+        cfg.job_concurrency_retry_after_s,
+    ) == (3, "client", 409, 0)
     defaults = config_from_args(build_parser().parse_args(["serve"]))
     fields = {fld for _flag, fld, _t, _h in SETTINGS}
     assert {f: getattr(defaults, f) for f in fields} == {
-        f: getattr(type(defaults)(), f) for f in fields}  # flag defaults = SimConfig defaults
+        f: getattr(type(defaults)(), f) for f in fields
+    }  # flag defaults = SimConfig defaults

@@ -34,11 +34,22 @@ def test_records_are_several_kb_with_realistic_shape(genesys_sim):
     assert media["voice"] > media["callback"]
     purposes = {p["purpose"] for c in convs for p in c["participants"]}
     assert purposes == {"customer", "ivr", "acd", "agent"}
-    metrics = {m["name"] for c in convs for p in c["participants"] for s in p["sessions"]
-               for m in s.get("metrics", [])}
+    metrics = {
+        m["name"]
+        for c in convs
+        for p in c["participants"]
+        for s in p["sessions"]
+        for m in s.get("metrics", [])
+    }
     assert {"tHandle", "tTalk", "tAcw", "nConnected", "tAcd", "nOffered", "tIvr"} <= metrics
-    wrapups = [seg for c in convs for p in c["participants"] for s in p["sessions"]
-               for seg in s["segments"] if seg["segmentType"] == "wrapup"]
+    wrapups = [
+        seg
+        for c in convs
+        for p in c["participants"]
+        for s in p["sessions"]
+        for seg in s["segments"]
+        if seg["segmentType"] == "wrapup"
+    ]
     assert wrapups and all("wrapUpCode" in w for w in wrapups)
     voice = next(c for c in convs if c["participants"][0]["sessions"][0]["mediaType"] == "voice")
     assert "mediaEndpointStats" in voice["participants"][0]["sessions"][0]
@@ -52,8 +63,11 @@ def test_timestamps_are_utc_with_milliseconds(genesys_sim):
     sim = genesys_sim(rate_limit_per_minute=0)
     conv = Client(sim).query(DAY).json()["conversations"][0]
     stamps = [conv["conversationStart"], conv["conversationEnd"]] + [
-        seg["segmentStart"] for p in conv["participants"] for s in p["sessions"]
-        for seg in s["segments"]]
+        seg["segmentStart"]
+        for p in conv["participants"]
+        for s in p["sessions"]
+        for seg in s["segments"]
+    ]
     for stamp in stamps:
         assert len(stamp) == 24 and stamp.endswith("Z") and stamp[19] == "."
 
@@ -73,8 +87,12 @@ def test_hot_day_over_100000_conversations_supports_deep_paging(genesys_sim):
 
 def test_lazy_generation_keeps_only_touched_days(genesys_sim):
     """~31 million conversations exist (20k/day since 2020); one query builds one day."""
-    sim = genesys_sim(rate_limit_per_minute=0, conversations_per_day=20_000,
-                      data_start="2020-01-01T00:00:00Z", now="2024-05-08T00:00:00Z")
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        conversations_per_day=20_000,
+        data_start="2020-01-01T00:00:00Z",
+        now="2024-05-08T00:00:00Z",
+    )
     page = Client(sim).query("2022-02-02T09:00:00Z/2022-02-02T09:01:00Z", page_size=5).json()
     assert page["totalHits"] > 100
     assert list(sim.app.data._days) == [parse_time("2022-02-02").date()]

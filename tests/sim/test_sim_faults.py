@@ -21,10 +21,16 @@ def client(sim):
     return Client(sim, timeout=5)
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    (500, "internal.server.error"), (502, "bad.gateway"), (503, "service.unavailable"),
-    (504, "request.timeout"), (408, "request.timeout"),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (500, "internal.server.error"),
+        (502, "bad.gateway"),
+        (503, "service.unavailable"),
+        (504, "request.timeout"),
+        (408, "request.timeout"),
+    ],
+)
 def test_status_fault_on_given_request_numbers(sim, client, status, code):
     sim.faults.add("status", status=status, on=(2, 4))
     got = [client.query(page_size=1).status_code for _ in range(5)]
@@ -72,8 +78,7 @@ def test_connection_reset(sim, client):
 def test_hang_past_client_timeout(sim, client):
     sim.faults.add("hang", on=(1,), hang_s=1.0)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        client.post("/api/v2/analytics/conversations/details/query", {"interval": DAY},
-                    timeout=0.3)
+        client.post("/api/v2/analytics/conversations/details/query", {"interval": DAY}, timeout=0.3)
     assert client.query(page_size=1).status_code == 200
 
 
@@ -116,8 +121,10 @@ def test_duplicates_make_short_pages_and_inflated_total_but_lose_nothing(sim, cl
     ids = [c["conversationId"] for c in pages]
     assert set(ids) == set(truth)
     assert len(ids) > len(set(ids))  # duplicates across pages: the client must dedupe
-    sizes = [len(client.query(page_size=100, page_number=n).json().get("conversations", []))
-             for n in range(1, len(truth) // 100)]
+    sizes = [
+        len(client.query(page_size=100, page_number=n).json().get("conversations", []))
+        for n in range(1, len(truth) // 100)
+    ]
     assert min(sizes) < 100  # some pages are short: duplicates filtered within a page
 
 
@@ -136,8 +143,9 @@ def test_latency_fixed_and_per_record(genesys_sim):
 
 def test_times_caps_injections_and_target_selects_endpoints(sim, client):
     sim.faults.add("status", status=500, times=2, target="any")
-    assert client.get("/api/v2/analytics/conversations/details/jobs/availability"
-                      ).status_code == 500
+    assert (
+        client.get("/api/v2/analytics/conversations/details/jobs/availability").status_code == 500
+    )
     assert client.query(page_size=1).status_code == 500
     assert client.query(page_size=1).status_code == 200
     sim.faults.configure(FaultRule("status", status=503, target="token"))
@@ -149,9 +157,19 @@ def test_times_caps_injections_and_target_selects_endpoints(sim, client):
 def test_fault_spec_parsing_and_validation():
     rule = FaultRule.parse("status:rate=0.05,status=503,retry_after=2,target=api")
     assert (rule.kind, rule.rate, rule.status, rule.retry_after, rule.target) == (
-        "status", 0.05, 503, 2, "api")
+        "status",
+        0.05,
+        503,
+        2,
+        "api",
+    )
     assert FaultRule.parse("reset:on=3+7").on == (3, 7)
-    for bad in ("explode", "status:status=418", "status:rate=2", "reset:colour=red",
-                "html:target=moon"):
+    for bad in (
+        "explode",
+        "status:status=418",
+        "status:rate=2",
+        "reset:colour=red",
+        "html:target=moon",
+    ):
         with pytest.raises(ValueError):
             FaultRule.parse(bad)

@@ -22,8 +22,15 @@ WEEK = "2024-05-01T00:00:00.000Z/2024-05-08T00:00:00.000Z"
 def sim():
     from genesys_sim import SimConfig, SimServer
 
-    server = SimServer(SimConfig(now=NOON, rate_limit_per_minute=0, conversations_per_day=200,
-                                 late_wrapup_fraction=0.2, late_wrapup_delay_s=12 * 3600))
+    server = SimServer(
+        SimConfig(
+            now=NOON,
+            rate_limit_per_minute=0,
+            conversations_per_day=200,
+            late_wrapup_fraction=0.2,
+            late_wrapup_delay_s=12 * 3600,
+        )
+    )
     with server:
         yield server
 
@@ -74,8 +81,9 @@ def test_sync_query_pages_conform_to_query_response_model(sync_pages):
 
 
 def test_aggregation_response_conforms(client):
-    body = client.query(WEEK, aggregations=[{"type": "termFrequency",
-                                             "dimension": "wrapUpCode", "size": 5}]).json()
+    body = client.query(
+        WEEK, aggregations=[{"type": "termFrequency", "dimension": "wrapUpCode", "size": 5}]
+    ).json()
     _assert_conforms(body, "AnalyticsConversationQueryResponse")
 
 
@@ -87,8 +95,12 @@ def test_job_responses_conform(client, sim):
         _assert_conforms(status, "AsyncQueryStatus")
     for page in pages:
         _assert_conforms(page, "AnalyticsConversationAsyncQueryResponse")
-    assert any("attributes" in p for page in pages for c in page.get("conversations", [])
-               for p in c["participants"])
+    assert any(
+        "attributes" in p
+        for page in pages
+        for c in page.get("conversations", [])
+        for p in c["participants"]
+    )
     for state in ("FAILED", "CANCELLED", "EXPIRED"):
         sim.jobs.script([state])
         other = client.post(JOBS, {"interval": WEEK}).json()["jobId"]
@@ -143,14 +155,22 @@ def test_walk_of_sdk_attribute_maps_covers_every_emitted_field_and_enum(sync_pag
     unknown = sorted(set(emitted) - set(fields))
     assert unknown == []
     enum_fields = {p: f.allowed_values for p, f in fields.items() if f.allowed_values}
-    bad = {p: sorted(v - set(enum_fields[p])) for p, v in emitted.items()
-           if p in enum_fields and v - set(enum_fields[p])}
+    bad = {
+        p: sorted(v - set(enum_fields[p]))
+        for p, v in emitted.items()
+        if p in enum_fields and v - set(enum_fields[p])
+    }
     assert bad == {}
     used_enums = sorted(p for p in emitted if p in enum_fields)
-    assert {"participants.purpose", "participants.sessions.mediaType",
-            "participants.sessions.direction", "participants.sessions.segments.segmentType",
-            "participants.sessions.segments.disconnectType",
-            "participants.sessions.flow.flowType", "originatingDirection"} <= set(used_enums)
+    assert {
+        "participants.purpose",
+        "participants.sessions.mediaType",
+        "participants.sessions.direction",
+        "participants.sessions.segments.segmentType",
+        "participants.sessions.segments.disconnectType",
+        "participants.sessions.flow.flowType",
+        "originatingDirection",
+    } <= set(used_enums)
     assert len(emitted) >= 60  # realistic breadth of fields
 
 
@@ -193,10 +213,12 @@ def test_conversations_by_id_conform(client, sim, sync_pages):
         one = client.get(f"/api/v2/analytics/conversations/{cid}/details")
         _assert_conforms(one.json(), "AnalyticsConversationWithoutAttributes")
     sim.faults.add("status", status=409, target="multiget", on=(1,))
-    errors = [client.get(MULTI, params={"id": ids[0]}),  # 409 fault
-              client.get(MULTI),  # 400 no id
-              client.get(MULTI, params={"id": ",".join(ids + [f"x{i}" for i in range(101)])}),
-              client.get("/api/v2/analytics/conversations/nope/details")]  # 404
+    errors = [
+        client.get(MULTI, params={"id": ids[0]}),  # 409 fault
+        client.get(MULTI),  # 400 no id
+        client.get(MULTI, params={"id": ",".join(ids + [f"x{i}" for i in range(101)])}),
+        client.get("/api/v2/analytics/conversations/nope/details"),
+    ]  # 404
     sim.faults.clear()
     assert [e.status_code for e in errors] == [409, 400, 400, 404]
     for resp in errors:
@@ -204,8 +226,12 @@ def test_conversations_by_id_conform(client, sim, sync_pages):
 
 
 def test_multi_day_conversation_records_conform(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, now="2024-05-10T00:00:00Z",
-                      long_conversation_fraction=1.0, conversations_per_day=300)
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        now="2024-05-10T00:00:00Z",
+        long_conversation_fraction=1.0,
+        conversations_per_day=300,
+    )
     open_ids = set(sim.open_conversation_ids("2024-05-01", "2024-05-10"))
     records = sim.ground_truth("2024-05-01", "2024-05-10")
     assert len(open_ids) > 50

@@ -31,10 +31,11 @@ def client(sim):
 def _raw_query(sim, token: str, page_size: int = 100) -> socket.socket:
     body = json.dumps({"interval": DAY, "paging": {"pageSize": page_size}}).encode()
     sock = socket.create_connection(("127.0.0.1", sim.port), timeout=10)
-    sock.sendall(b"POST " + QUERY.encode() + b" HTTP/1.1\r\nHost: sim\r\n"
-                 b"Authorization: Bearer " + token.encode() + b"\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-                 + body)
+    sock.sendall(
+        b"POST " + QUERY.encode() + b" HTTP/1.1\r\nHost: sim\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
     return sock
 
 
@@ -63,8 +64,11 @@ def test_trickle_sends_one_byte_per_interval_until_max_hang(sim, client):
     sock.close()
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
-    length = int(next(h.split(b":")[1] for h in head.split(b"\r\n")
-                      if h.lower().startswith(b"content-length")))
+    length = int(
+        next(
+            h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")
+        )
+    )
     assert 0 < len(body) < length, "the body stops incomplete"
     prefix = b'{"conversations":[{"conversationId":"'
     assert body.startswith(prefix) or prefix.startswith(body)
@@ -82,16 +86,22 @@ def test_trickle_stops_when_the_client_disconnects(sim, client):
 
 def test_trickle_of_a_small_body_completes_and_is_valid(sim):
     sim.faults.add("trickle", target="token", trickle_interval_s=0.001)
-    resp = requests.post(sim.base_url + "/oauth/token", auth=("sim-client", "sim-secret"),
-                         data={"grant_type": "client_credentials"}, timeout=10)
+    resp = requests.post(
+        sim.base_url + "/oauth/token",
+        auth=("sim-client", "sim-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=10,
+    )
     assert resp.status_code == 200 and resp.json()["token_type"] == "bearer"
     assert _wait_for(lambda: sim.stats["streams"].get("trickle") == {"complete": 1})
 
 
 @pytest.mark.parametrize("chunked", [False, True])
 def test_oversize_body_is_valid_json_of_the_requested_size(sim, client, chunked):
-    normal_ids = [c["conversationId"] for c in
-                  client.query(page_size=100, page_number=2).json()["conversations"]]
+    normal_ids = [
+        c["conversationId"]
+        for c in client.query(page_size=100, page_number=2).json()["conversations"]
+    ]
     sim.faults.configure(FaultRule("oversize", size_mb=3, chunked=chunked))
     resp = client.query(page_size=100, page_number=2)
     assert resp.status_code == 200
@@ -126,8 +136,12 @@ def test_oversize_from_cli_spec():
 
 
 def _token(sim, client_id="sim-client", secret="sim-secret"):
-    return requests.post(sim.base_url + "/oauth/token", auth=(client_id, secret),
-                         data={"grant_type": "client_credentials"}, timeout=5)
+    return requests.post(
+        sim.base_url + "/oauth/token",
+        auth=(client_id, secret),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
 
 
 @pytest.mark.parametrize(("status", "error"), [(401, "invalid_client"), (400, "invalid_request")])
@@ -141,8 +155,9 @@ def test_echo_auth_oauth_error_echoes_the_credentials(sim, status, error):
     basic = "Basic " + base64.b64encode(b"my-client:s3cr3t-value").decode()
     assert basic in text and "my-client:s3cr3t-value" in text
     assert len(text) > 400
-    assert "s3cr3t-value" in text[:200] and "s3cr3t-value" in text[400:], \
+    assert "s3cr3t-value" in text[:200] and "s3cr3t-value" in text[400:], (
         "a client that cuts the text before redacting still leaks"
+    )
     assert _token(sim).status_code == 200, "only the configured request"
     assert sim.stats["faults_injected"]["echo_auth"] == 1
 
@@ -159,9 +174,15 @@ def test_echo_auth_500_plain_text_body(sim):
 
 def test_echo_auth_echoes_form_credentials_and_is_token_only(sim, client):
     sim.faults.add("echo_auth")
-    resp = requests.post(sim.base_url + "/oauth/token", timeout=5,
-                         data={"grant_type": "client_credentials", "client_id": "form-id",
-                               "client_secret": "form-secret"})
+    resp = requests.post(
+        sim.base_url + "/oauth/token",
+        timeout=5,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "form-id",
+            "client_secret": "form-secret",
+        },
+    )
     assert "form-id:form-secret" in resp.json()["description"]
     assert client.query(page_size=1).status_code == 200
     assert FaultRule.parse("echo_auth:auth_status=500").target == "token"
@@ -169,6 +190,9 @@ def test_echo_auth_echoes_form_credentials_and_is_token_only(sim, client):
         FaultRule("echo_auth", target="api")
     with pytest.raises(ValueError, match="auth_status"):
         FaultRule("echo_auth", auth_status=403)
-    control = requests.post(sim.base_url + "/_sim/faults", timeout=5,
-                            json={"rules": [{"kind": "echo_auth", "auth_status": 400}]})
+    control = requests.post(
+        sim.base_url + "/_sim/faults",
+        timeout=5,
+        json={"rules": [{"kind": "echo_auth", "auth_status": 400}]},
+    )
     assert control.json()["rules"][0]["target"] == "token"

@@ -54,7 +54,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 continue
             nxt = todo.pop(0)
             if nxt in on_path:
-                return [*on_path[on_path.index(nxt):], nxt]
+                return [*on_path[on_path.index(nxt) :], nxt]
             if nxt not in done:
                 stack.append((nxt, sorted(graph.get(nxt, ()))))
                 on_path.append(nxt)
@@ -73,9 +73,11 @@ def test_cycle_finder_sees_imports_inside_functions(tmp_path):
     (tmp_path / "__init__.py").write_text("")
     (tmp_path / "api.py").write_text("from genesys_sim.control import handle\n")
     (tmp_path / "control.py").write_text(
-        "def handle():\n    from genesys_sim.api import App\n    return App\n")
+        "def handle():\n    from genesys_sim.api import App\n    return App\n"
+    )
     (tmp_path / "leaf.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import api\n")
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import api\n"
+    )
     graph = import_graph(tmp_path)
     assert graph["genesys_sim.leaf"] == {"genesys_sim.api"}
     assert find_cycle(graph) == ["genesys_sim.api", "genesys_sim.control", "genesys_sim.api"]

@@ -19,8 +19,9 @@ NOON = "2024-05-07T12:00:00Z"
 
 @pytest.fixture(scope="module")
 def sim():
-    with SimServer(SimConfig(now=NOON, rate_limit_per_minute=0,
-                             conversations_per_day=300)) as server:
+    with SimServer(
+        SimConfig(now=NOON, rate_limit_per_minute=0, conversations_per_day=300)
+    ) as server:
         yield server
 
 
@@ -34,8 +35,10 @@ def _ms(text: str) -> int:
 
 
 def _references(conversations: list[dict[str, Any]]) -> dict[str, set[str]]:
-    refs: dict[str, set[str]] = {k: set() for k in ("users", "queues", "wrapupcodes", "divisions",
-                                                    "skills", "languages", "flows")}
+    refs: dict[str, set[str]] = {
+        k: set()
+        for k in ("users", "queues", "wrapupcodes", "divisions", "skills", "languages", "flows")
+    }
     for conv in conversations:
         refs["divisions"].update(conv["divisionIds"])
         for part in conv["participants"]:
@@ -64,8 +67,11 @@ def test_every_id_in_conversations_resolves_through_the_lists(sim, week):
     client = Client(sim)
     for table, ids in refs.items():
         assert ids, table
-        path = {"users": "/api/v2/users", "divisions": "/api/v2/authorization/divisions",
-                "flows": "/api/v2/flows"}.get(table, f"/api/v2/routing/{table}")
+        path = {
+            "users": "/api/v2/users",
+            "divisions": "/api/v2/authorization/divisions",
+            "flows": "/api/v2/flows",
+        }.get(table, f"/api/v2/routing/{table}")
         params = {"pageSize": 100, **({"state": "any"} if table == "users" else {})}
         listed: set[str] = set()
         number = 1
@@ -155,8 +161,7 @@ def test_off_queue_agents_handle_nothing(sim):
         for part in conv["participants"]:
             if part["purpose"] == "agent":
                 segs = part["sessions"][0]["segments"]
-                end = max(_ms(s.get("segmentEnd", conv.get("conversationEnd", NOON)))
-                          for s in segs)
+                end = max(_ms(s.get("segmentEnd", conv.get("conversationEnd", NOON))) for s in segs)
                 busy.setdefault(part["userId"], []).append((_ms(segs[0]["segmentStart"]), end))
     off = 0
     for user, detail in status.items():
@@ -178,8 +183,10 @@ def test_status_ids_resolve(sim):
     for detail in status:
         for p in detail["primaryPresence"]:
             definition = presences[p["organizationPresenceId"]]
-            assert definition["systemPresence"].upper().replace("ONQUEUE", "ON_QUEUE") == \
-                p["systemPresence"]
+            assert (
+                definition["systemPresence"].upper().replace("ONQUEUE", "ON_QUEUE")
+                == p["systemPresence"]
+            )
             seen.add(definition["type"])
     assert seen == {"System", "User"}, "org-defined presences (Lunch, Coaching) are used"
 
@@ -187,8 +194,10 @@ def test_status_ids_resolve(sim):
 def test_no_status_before_data_start_or_after_departure(sim):
     assert sim.ground_truth_users_details("2024-04-29T00:00:00Z", "2024-04-30T23:00:00Z") == []
     org, ents = sim.app.data.org, sim.app.data.entities
-    status = {d["userId"]: d for d in sim.ground_truth_users_details(
-        "2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z")}
+    status = {
+        d["userId"]: d
+        for d in sim.ground_truth_users_details("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z")
+    }
     now, departed = _ms(NOON), 0
     for index, dep in org.users_gone.items():
         detail = status[ents.users[index][0]]

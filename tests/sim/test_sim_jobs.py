@@ -57,8 +57,15 @@ def test_state_machine_by_polls_queued_pending_fulfilled(client):
 
 
 def test_state_machine_by_simulated_clock(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, job_polls_queued=0, job_polls_pending=0,
-                      job_queue_s=10, job_run_s=60, job_run_s_per_1000=0, job_ttl_s=3600)
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        job_polls_queued=0,
+        job_polls_pending=0,
+        job_queue_s=10,
+        job_run_s=60,
+        job_run_s_per_1000=0,
+        job_ttl_s=3600,
+    )
     client = Client(sim)
     job = _create(client)
     submitted = sim.clock.now()
@@ -80,13 +87,21 @@ def test_state_machine_by_simulated_clock(genesys_sim):
 
 
 def test_job_latency_scales_with_the_number_of_results(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, job_polls_queued=0, job_polls_pending=0,
-                      job_queue_s=0, job_run_s=0, job_run_s_per_1000=1000)  # 1 s per result
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        job_polls_queued=0,
+        job_polls_pending=0,
+        job_queue_s=0,
+        job_run_s=0,
+        job_run_s_per_1000=1000,
+    )  # 1 s per result
     client = Client(sim)
     small, large = _create(client, limit=10), _create(client, limit=100)
     sim.clock.advance(10)
     assert (_state(client, small)["state"], _state(client, large)["state"]) == (
-        "FULFILLED", "PENDING")
+        "FULFILLED",
+        "PENDING",
+    )
     sim.clock.advance(89)
     assert _state(client, large)["state"] == "PENDING"
     sim.clock.advance(1)
@@ -94,8 +109,15 @@ def test_job_latency_scales_with_the_number_of_results(genesys_sim):
 
 
 def test_job_latency_on_the_wall_clock(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, job_clock="wall", job_polls_queued=0,
-                      job_polls_pending=0, job_queue_s=5, job_run_s=10, job_run_s_per_1000=0)
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        job_clock="wall",
+        job_polls_queued=0,
+        job_polls_pending=0,
+        job_queue_s=5,
+        job_run_s=10,
+        job_run_s_per_1000=0,
+    )
     wall = [1000.0]
     sim.jobs.monotonic = lambda: wall[0]
     client = Client(sim)
@@ -162,8 +184,9 @@ def test_jobs_match_by_activity_including_conversations_started_the_day_before(s
 
 
 def test_data_availability_bounds_job_results(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, now="2024-05-07T12:00:00Z",
-                      data_availability_lag_s=6 * 3600)
+    sim = genesys_sim(
+        rate_limit_per_minute=0, now="2024-05-07T12:00:00Z", data_availability_lag_s=6 * 3600
+    )
     client = Client(sim)
     avail = client.get(f"{JOBS}/availability").json()
     assert avail == {"dataAvailabilityDate": "2024-05-07T06:00:00.000Z"}
@@ -177,8 +200,10 @@ def test_data_availability_bounds_job_results(genesys_sim):
 
 def test_delete_job_then_404(client):
     job = _create(client)
-    assert client.session.delete(f"{client.sim.base_url}{JOBS}/{job}",
-                                 headers=client.auth).status_code == 204
+    assert (
+        client.session.delete(f"{client.sim.base_url}{JOBS}/{job}", headers=client.auth).status_code
+        == 204
+    )
     error_ok(client.get(f"{JOBS}/{job}"), 404, "not.found")
 
 

@@ -37,8 +37,9 @@ def _fulfil(client, job_id):
 def _pages(client, job_id, **params):
     pages, cursor = [], None
     while True:
-        resp = client.get(f"{JOBS}/{job_id}/results",
-                          params={**params, **({"cursor": cursor} if cursor else {})})
+        resp = client.get(
+            f"{JOBS}/{job_id}/results", params={**params, **({"cursor": cursor} if cursor else {})}
+        )
         assert resp.status_code == 200, resp.text
         pages.append(resp.json())
         cursor = pages[-1].get("cursor")
@@ -53,15 +54,17 @@ def _ids(pages):
 # ---------------------------------------------------------------------------- page size
 @pytest.mark.parametrize("maximum", [100, 1000, 10000])
 def test_results_page_size_maximum(genesys_sim, maximum):
-    sim = genesys_sim(rate_limit_per_minute=0, conversations_per_day=400,
-                      job_results_max_page_size=maximum)
+    sim = genesys_sim(
+        rate_limit_per_minute=0, conversations_per_day=400, job_results_max_page_size=maximum
+    )
     client = Client(sim)
     job = _job(client, "2024-05-01T00:00:00Z/2024-05-08T00:00:00Z")
     _fulfil(client, job)
     full = client.get(f"{JOBS}/{job}/results", params={"pageSize": maximum}).json()
     assert len(full["conversations"]) == min(maximum, len(sim.jobs.result_ids(job)))
-    body = error_ok(client.get(f"{JOBS}/{job}/results", params={"pageSize": maximum + 1}),
-                    400, "bad.request")
+    body = error_ok(
+        client.get(f"{JOBS}/{job}/results", params={"pageSize": maximum + 1}), 400, "bad.request"
+    )
     assert f"between 1 and {maximum}" in body["message"]
     assert body["details"] == [{"errorCode": "bad.request", "fieldName": "pageSize"}]
 
@@ -79,11 +82,16 @@ def test_results_default_page_size(genesys_sim, default):
 
 
 # ---------------------------------------------------------------------------- concurrency
-@pytest.mark.parametrize(("status", "retry_after", "code"),
-                         [(429, 5, "too.many.requests"), (409, 0, "conflict")])
+@pytest.mark.parametrize(
+    ("status", "retry_after", "code"), [(429, 5, "too.many.requests"), (409, 0, "conflict")]
+)
 def test_concurrent_jobs_limit(genesys_sim, status, retry_after, code):
-    sim = genesys_sim(**SMALL, job_max_concurrent=2, job_concurrency_status=status,
-                      job_concurrency_retry_after_s=retry_after)
+    sim = genesys_sim(
+        **SMALL,
+        job_max_concurrent=2,
+        job_concurrency_status=status,
+        job_concurrency_retry_after_s=retry_after,
+    )
     client = Client(sim)
     first, second = _job(client), _job(client)  # never polled: both stay QUEUED
     over = _create(client)
@@ -93,16 +101,24 @@ def test_concurrent_jobs_limit(genesys_sim, status, retry_after, code):
     _fulfil(client, first)  # a finished job frees its slot
     third = _job(client)
     error_ok(_create(client), status, code)
-    assert client.session.delete(f"{sim.base_url}{JOBS}/{second}", headers=client.auth,
-                                 timeout=5).status_code == 204  # deleting cancels: slot free
+    assert (
+        client.session.delete(
+            f"{sim.base_url}{JOBS}/{second}", headers=client.auth, timeout=5
+        ).status_code
+        == 204
+    )  # deleting cancels: slot free
     _job(client)
     assert third
 
 
 @pytest.mark.parametrize("scope", ["org", "client"])
 def test_concurrent_jobs_limit_scope(genesys_sim, scope):
-    sim = genesys_sim(**SMALL, job_max_concurrent=1, job_concurrency_scope=scope,
-                      clients={"sim-client": "sim-secret", "other": "pw"})
+    sim = genesys_sim(
+        **SMALL,
+        job_max_concurrent=1,
+        job_concurrency_scope=scope,
+        clients={"sim-client": "sim-secret", "other": "pw"},
+    )
     client_a, client_b = Client(sim), Client(sim)
     client_b.token = client_b.fetch_token("other", "pw")
     _job(client_a)
@@ -156,9 +172,13 @@ def test_results_after_expiration(genesys_sim, status, code):
 # ---------------------------------------------------------------------------- availability
 @pytest.mark.parametrize("mode", ["truncate", "include"])
 def test_jobs_beyond_availability(genesys_sim, mode):
-    sim = genesys_sim(rate_limit_per_minute=0, conversations_per_day=300,
-                      now="2024-05-07T12:00:00Z", data_availability_lag_s=6 * 3600,
-                      jobs_beyond_availability=mode)
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        conversations_per_day=300,
+        now="2024-05-07T12:00:00Z",
+        data_availability_lag_s=6 * 3600,
+        jobs_beyond_availability=mode,
+    )
     client = Client(sim)
     avail = "2024-05-07T06:00:00.000Z"
     assert client.get(f"{JOBS}/availability").json() == {"dataAvailabilityDate": avail}
@@ -180,8 +200,12 @@ def test_hybrid_jobs_up_to_availability_plus_query_equals_query_only(genesys_sim
     """Ground truth for "jobs + query == query only": job results restricted to conversations
     that started in the interval, up to dataAvailabilityDate, plus the sync query's
     conversations from there on, are exactly the sync query's conversations."""
-    sim = genesys_sim(rate_limit_per_minute=0, conversations_per_day=200,
-                      now="2024-05-07T12:00:00Z", data_availability_lag_s=5 * 3600)
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        conversations_per_day=200,
+        now="2024-05-07T12:00:00Z",
+        data_availability_lag_s=5 * 3600,
+    )
     client = Client(sim)
     start, end = "2024-05-04T00:00:00Z", "2024-05-07T12:00:00Z"
     avail = sim.jobs.availability()
@@ -200,8 +224,12 @@ def test_hybrid_jobs_up_to_availability_plus_query_equals_query_only(genesys_sim
 
 
 def test_results_are_a_snapshot_taken_at_submission(genesys_sim):
-    sim = genesys_sim(rate_limit_per_minute=0, conversations_per_day=200,
-                      now="2024-05-07T12:00:00Z", jobs_beyond_availability="include")
+    sim = genesys_sim(
+        rate_limit_per_minute=0,
+        conversations_per_day=200,
+        now="2024-05-07T12:00:00Z",
+        jobs_beyond_availability="include",
+    )
     client = Client(sim)
     job = _job(client, "2024-05-07T00:00:00Z/2024-05-08T00:00:00Z")
     _fulfil(client, job)
@@ -218,8 +246,10 @@ def test_every_results_page_counts_against_the_rate_limit(genesys_sim):
     _fulfil(client, job)  # requests 1-4: create and three polls
     cursor, counts = None, []
     for _ in range(8):
-        resp = client.get(f"{JOBS}/{job}/results",
-                          params={"pageSize": 20, **({"cursor": cursor} if cursor else {})})
+        resp = client.get(
+            f"{JOBS}/{job}/results",
+            params={"pageSize": 20, **({"cursor": cursor} if cursor else {})},
+        )
         assert resp.status_code == 200, resp.text
         counts.append(int(resp.headers["inin-ratelimit-count"]))
         cursor = resp.json()["cursor"]
@@ -228,15 +258,23 @@ def test_every_results_page_counts_against_the_rate_limit(genesys_sim):
     error_ok(over, 429, "too.many.requests.retry.after")
     assert int(over.headers["Retry-After"]) >= 1
 
+
 # ---------------------------------------------------------------------------- faults
 ENDPOINTS = ("jobs_availability", "jobs_create", "jobs_status", "jobs_results", "jobs_delete")
 
 
 @pytest.mark.parametrize("target", ENDPOINTS)
-@pytest.mark.parametrize(("kind", "status", "code"), [
-    ("status", 408, "request.timeout"), ("status", 409, "conflict"),
-    ("rate_limit", 429, "too.many.requests.retry.after"), ("status", 500, None),
-    ("status", 503, "service.unavailable"), ("status", 504, None)])
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("status", 408, "request.timeout"),
+        ("status", 409, "conflict"),
+        ("rate_limit", 429, "too.many.requests.retry.after"),
+        ("status", 500, None),
+        ("status", 503, "service.unavailable"),
+        ("status", 504, None),
+    ],
+)
 def test_fault_on_one_jobs_endpoint(genesys_sim, target, kind, status, code):
     sim = genesys_sim(**SMALL)
     sim.faults.add(kind, status=status if kind == "status" else 503, target=target, times=1)
@@ -256,8 +294,10 @@ def test_fault_on_one_jobs_endpoint(genesys_sim, target, kind, status, code):
     url = f"{sim.base_url}{JOBS}"
     call("jobs_availability", lambda: client.get(f"{JOBS}/availability"))
     job_id = call("jobs_create", lambda: _create(client)).json()["jobId"]
-    states = [call("jobs_status", lambda: client.get(f"{JOBS}/{job_id}")).json()["state"]
-              for _ in range(3)]
+    states = [
+        call("jobs_status", lambda: client.get(f"{JOBS}/{job_id}")).json()["state"]
+        for _ in range(3)
+    ]
     assert states == ["QUEUED", "PENDING", "FULFILLED"]  # failed polls do not count
     call("jobs_results", lambda: client.get(f"{JOBS}/{job_id}/results"))
     call("jobs_delete", lambda: client.session.delete(f"{url}/{job_id}", headers=client.auth))
@@ -266,9 +306,13 @@ def test_fault_on_one_jobs_endpoint(genesys_sim, target, kind, status, code):
 
 # ---------------------------------------------------------------------------- settings
 def test_switches_reject_unknown_values():
-    for key, value in [("jobs_beyond_availability", "all"), ("job_clock", "cpu"),
-                       ("job_concurrency_scope", "user"), ("job_concurrency_status", 503),
-                       ("job_expired_results_status", 410)]:
+    for key, value in [
+        ("jobs_beyond_availability", "all"),
+        ("job_clock", "cpu"),
+        ("job_concurrency_scope", "user"),
+        ("job_concurrency_status", 503),
+        ("job_expired_results_status", 410),
+    ]:
         with pytest.raises(ValueError, match=f"^{key}: "):
             SimConfig(**{key: value})  # type: ignore[arg-type]
 
@@ -277,8 +321,14 @@ def test_switches_through_the_control_endpoint(genesys_sim):
     sim = genesys_sim(**SMALL)
     client = Client(sim)
     post = lambda path, body: requests.post(sim.base_url + path, json=body, timeout=5)  # noqa: E731
-    resp = post("/_sim/config", {"job_max_concurrent": 1, "job_concurrency_status": 409,
-                                 "jobs_beyond_availability": "include"})
+    resp = post(
+        "/_sim/config",
+        {
+            "job_max_concurrent": 1,
+            "job_concurrency_status": 409,
+            "jobs_beyond_availability": "include",
+        },
+    )
     assert resp.status_code == 200 and resp.json()["job_max_concurrent"] == "1"
     bad = post("/_sim/config", {"job_clock": "cpu"})
     assert bad.status_code == 400 and "job_clock" in bad.json()["message"]
@@ -288,11 +338,20 @@ def test_switches_through_the_control_endpoint(genesys_sim):
     _fulfil(client, job)
     info = requests.get(f"{sim.base_url}/_sim/jobs/{job}", timeout=5).json()
     assert info["conversationIds"] == _ids(_pages(client, job)) and info["count"] > 0
-    truth = post("/_sim/jobs/ground_truth", {"start": "2024-05-02", "end": "2024-05-03",
-                                            "idsOnly": True}).json()
+    truth = post(
+        "/_sim/jobs/ground_truth", {"start": "2024-05-02", "end": "2024-05-03", "idsOnly": True}
+    ).json()
     assert truth["conversationIds"] == sim.jobs.ground_truth_ids("2024-05-02", "2024-05-03")
     assert truth["dataAvailabilityDate"] == "2024-05-07T21:00:00.000Z"
-    sod = post("/_sim/jobs/ground_truth", {"start": "2024-05-02", "end": "2024-05-03",
-                                          "startOfDayIntervalMatching": True, "limit": 5}).json()
-    assert sod["count"] == 5 and all(c["conversationStart"] >= "2024-05-02"
-                                     for c in sod["conversations"])
+    sod = post(
+        "/_sim/jobs/ground_truth",
+        {
+            "start": "2024-05-02",
+            "end": "2024-05-03",
+            "startOfDayIntervalMatching": True,
+            "limit": 5,
+        },
+    ).json()
+    assert sod["count"] == 5 and all(
+        c["conversationStart"] >= "2024-05-02" for c in sod["conversations"]
+    )

@@ -38,8 +38,7 @@ def _pages(client, size=100, interval=DAY):
 
 def test_undercounted_total_hits_with_short_deduplicated_pages(sim, client):
     truth = sim.ground_truth_ids(D2, D3)
-    sim.faults.configure(FaultRule("duplicates", dup_rate=0.1),
-                         FaultRule("total_hits", factor=0.8))
+    sim.faults.configure(FaultRule("duplicates", dup_rate=0.1), FaultRule("total_hits", factor=0.8))
     pages = _pages(client)
     seen = [i for ids, _ in pages for i in ids]
     assert any(len(ids) < 100 for ids, _ in pages[:-1]), "duplicates shorten inner pages"
@@ -53,8 +52,7 @@ def test_undercounted_total_hits_with_short_deduplicated_pages(sim, client):
 
 def test_overcounted_total_hits_with_short_pages(sim, client):
     truth = sim.ground_truth_ids(D2, D3)
-    sim.faults.configure(FaultRule("duplicates", dup_rate=0.1),
-                         FaultRule("total_hits", factor=1.5))
+    sim.faults.configure(FaultRule("duplicates", dup_rate=0.1), FaultRule("total_hits", factor=1.5))
     pages = _pages(client)
     assert pages[0][1] > len(truth)
     beyond = client.query(page_size=100, page_number=len(pages) + 1).json()
@@ -106,20 +104,20 @@ def test_shift_is_per_query_and_counted_from_configuration(sim, client):
     other = "2024-05-03T00:00:00.000Z/2024-05-04T00:00:00.000Z"
     first_other = client.query(other, page_size=100).json()["conversations"][0]
     assert first_other["conversationId"] == sim.ground_truth_ids("2024-05-03", "2024-05-04")[5]
-    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == \
-        truth_d2[5]
-    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == \
-        truth_d2[0]
+    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == truth_d2[5]
+    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == truth_d2[0]
     sim.faults.clear()
-    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == \
-        truth_d2[0]
+    assert client.query(page_size=100).json()["conversations"][0]["conversationId"] == truth_d2[0]
 
 
 def test_shift_from_cli_spec_and_control_endpoint(sim, client):
     rule = FaultRule.parse("shift:after_page=3,shift_rows=-4")
     assert (rule.kind, rule.after_page, rule.shift_rows, rule.target) == ("shift", 3, -4, "query")
-    resp = requests.post(sim.base_url + "/_sim/faults", timeout=5,
-                         json={"rules": [{"kind": "shift", "after_page": 1, "shift_rows": 2}]})
+    resp = requests.post(
+        sim.base_url + "/_sim/faults",
+        timeout=5,
+        json={"rules": [{"kind": "shift", "after_page": 1, "shift_rows": 2}]},
+    )
     assert resp.status_code == 200 and resp.json()["rules"][0]["shift_rows"] == 2
     assert "shifted" not in resp.json()["rules"][0]
     with pytest.raises(ValueError, match="shift_rows"):
@@ -133,8 +131,7 @@ def test_latency_grows_with_page_depth(sim, client):
     for number in (1, 2, 5):
         assert client.query(page_size=10, page_number=number).status_code == 200
     assert delays == pytest.approx([0.1, 0.35, 1.1])
-    resp = requests.post(sim.base_url + "/_sim/config", json={"latency_per_page_s": 0.5},
-                         timeout=5)
+    resp = requests.post(sim.base_url + "/_sim/config", json={"latency_per_page_s": 0.5}, timeout=5)
     assert resp.status_code == 200
     delays.clear()
     client.query(page_size=10, page_number=3)

@@ -26,21 +26,29 @@ def _last_agent_segment(conv):
 
 @pytest.fixture
 def sim(genesys_sim):
-    return genesys_sim(rate_limit_per_minute=0, token_lifetime_s=10 ** 8,
-                       now="2024-05-04T00:00:00Z", long_conversation_fraction=0.5,
-                       long_conversation_max_days=21)
+    return genesys_sim(
+        rate_limit_per_minute=0,
+        token_lifetime_s=10**8,
+        now="2024-05-04T00:00:00Z",
+        long_conversation_fraction=0.5,
+        long_conversation_max_days=21,
+    )
 
 
 def test_default_off_leaves_every_conversation_unchanged(genesys_sim):
     plain = genesys_sim(rate_limit_per_minute=0, now="2024-05-06T00:00:00Z")
     assert plain.config.long_conversation_fraction == 0.0
     assert plain.open_conversation_ids(D2, D3) == []  # nothing lasts longer than 3 days
-    stretched = genesys_sim(rate_limit_per_minute=0, now="2024-05-06T00:00:00Z",
-                            long_conversation_fraction=0.5)
+    stretched = genesys_sim(
+        rate_limit_per_minute=0, now="2024-05-06T00:00:00Z", long_conversation_fraction=0.5
+    )
     assert stretched.open_conversation_ids(D2, D3)
     assert plain.ground_truth_ids(D2, D3) == stretched.ground_truth_ids(D2, D3)
-    changed = [(a, b) for a, b in zip(plain.ground_truth(D2, D3), stretched.ground_truth(D2, D3),
-                                      strict=True) if a != b]
+    changed = [
+        (a, b)
+        for a, b in zip(plain.ground_truth(D2, D3), stretched.ground_truth(D2, D3), strict=True)
+        if a != b
+    ]
     assert changed
     for before, after in changed:  # only message/email conversations got longer
         assert _media(before) in ("message", "email")
@@ -48,15 +56,20 @@ def test_default_off_leaves_every_conversation_unchanged(genesys_sim):
         end = parse_time(after["conversationEnd"]) if "conversationEnd" in after else None
         assert end is None or end - start >= timedelta(days=1)
         assert parse_time(before["conversationEnd"]) - start < timedelta(days=2)
-    assert set(stretched.open_conversation_ids(D2, D3)) <= {b["conversationId"]
-                                                            for _a, b in changed}
+    assert set(stretched.open_conversation_ids(D2, D3)) <= {
+        b["conversationId"] for _a, b in changed
+    }
 
 
 def test_open_conversations_are_message_or_email_without_end_or_wrapup(sim):
     open_ids = sim.open_conversation_ids(D2, D3)
     records = {c["conversationId"]: c for c in sim.ground_truth(D2, D3)}
-    agent_handled = [c for c in records.values() if _media(c) in ("message", "email")
-                     and any(p["purpose"] == "agent" for p in c["participants"])]
+    agent_handled = [
+        c
+        for c in records.values()
+        if _media(c) in ("message", "email")
+        and any(p["purpose"] == "agent" for p in c["participants"])
+    ]
     # about half of the agent-handled message/email conversations of the day are still open
     assert 0.3 * len(agent_handled) < len(open_ids) < 0.7 * len(agent_handled)
     for cid in open_ids:
@@ -85,8 +98,12 @@ def test_they_end_later_on_the_clock_with_wrapup_and_final_metrics(sim):
         assert end <= now
         last = _last_agent_segment(conv)
         assert last["segmentType"] == "wrapup" and "wrapUpCode" in last
-        names = {m["name"] for p in conv["participants"] if p["purpose"] == "agent"
-                 for m in p["sessions"][0]["metrics"]}
+        names = {
+            m["name"]
+            for p in conv["participants"]
+            if p["purpose"] == "agent"
+            for m in p["sessions"][0]["metrics"]
+        }
         assert {"tTalkComplete", "tAcw", "tHandle"} <= names
 
 
@@ -126,8 +143,9 @@ def test_jobs_see_open_conversations_active_in_a_later_interval(sim):
 def test_cli_and_settings_validation():
     from genesys_sim.cli import build_parser, config_from_args
 
-    args = build_parser().parse_args(["serve", "--long-conversation-fraction", "0.2",
-                                      "--long-conversation-max-days", "14"])
+    args = build_parser().parse_args(
+        ["serve", "--long-conversation-fraction", "0.2", "--long-conversation-max-days", "14"]
+    )
     cfg = config_from_args(args)
     assert (cfg.long_conversation_fraction, cfg.long_conversation_max_days) == (0.2, 14)
     with pytest.raises(ValueError, match="long_conversation_fraction"):
@@ -139,8 +157,9 @@ def test_cli_and_settings_validation():
 def test_control_endpoint_lists_open_conversations(sim):
     import requests
 
-    resp = requests.post(sim.base_url + "/_sim/open_conversations",
-                         json={"start": D2, "end": D3}, timeout=10)
+    resp = requests.post(
+        sim.base_url + "/_sim/open_conversations", json={"start": D2, "end": D3}, timeout=10
+    )
     assert resp.status_code == 200
     assert resp.json()["conversationIds"] == sim.open_conversation_ids(D2, D3)
     assert resp.json()["count"] > 0
@@ -157,8 +176,11 @@ def test_single_get_renders_open_then_ended(sim):
 
 
 def test_sim_server_accepts_the_settings_in_python():
-    with SimServer(SimConfig(long_conversation_fraction=1.0, long_conversation_max_days=2,
-                             now="2024-05-03T00:00:00Z")) as sim:
+    with SimServer(
+        SimConfig(
+            long_conversation_fraction=1.0, long_conversation_max_days=2, now="2024-05-03T00:00:00Z"
+        )
+    ) as sim:
         ids = sim.open_conversation_ids(D2, D3)
         assert ids
         sim.clock.set("2024-05-06T00:00:00Z")

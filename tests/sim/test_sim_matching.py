@@ -61,16 +61,20 @@ def test_conversation_started_the_day_before_is_never_returned(sim, client):
 
 
 def test_no_conversations_before_data_start_or_after_now(genesys_sim):
-    sim = genesys_sim(data_start="2024-05-02T12:00:00Z", now="2024-05-02T18:00:00Z",
-                      rate_limit_per_minute=0)
+    sim = genesys_sim(
+        data_start="2024-05-02T12:00:00Z", now="2024-05-02T18:00:00Z", rate_limit_per_minute=0
+    )
     got = Client(sim).all_pages(DAY)
     starts = [c["conversationStart"] for c in got]
     assert got and min(starts) >= "2024-05-02T12:00:00" and max(starts) <= "2024-05-02T18:00:00"
 
 
 def _segment_filter(kind, *preds):
-    return {"segmentFilters": [{"type": kind, "predicates": [
-        {"dimension": d, "value": v} for d, v in preds]}]}
+    return {
+        "segmentFilters": [
+            {"type": kind, "predicates": [{"dimension": d, "value": v} for d, v in preds]}
+        ]
+    }
 
 
 def _segments(conv):
@@ -85,21 +89,23 @@ def test_media_type_filter(client):
 
 def test_or_filter_purpose_customer_or_direction_outbound(client):
     everything = client.all_pages(DAY)
-    got = client.all_pages(DAY, **_segment_filter("or", ("purpose", "customer"),
-                                                  ("direction", "outbound")))
+    got = client.all_pages(
+        DAY, **_segment_filter("or", ("purpose", "customer"), ("direction", "outbound"))
+    )
     assert len(got) == len(everything)  # every conversation has a customer
 
 
 def test_and_filter_agent_with_wrapup_code_on_same_segment(sim, client):
-    conv = next(c for c in client.all_pages(DAY) if any(
-        s.get("wrapUpCode") for s in _segments(c)))
+    conv = next(c for c in client.all_pages(DAY) if any(s.get("wrapUpCode") for s in _segments(c)))
     code = next(s["wrapUpCode"] for s in _segments(conv) if s.get("wrapUpCode"))
-    got = client.all_pages(DAY, **_segment_filter("and", ("purpose", "agent"),
-                                                  ("wrapUpCode", code)))
+    got = client.all_pages(
+        DAY, **_segment_filter("and", ("purpose", "agent"), ("wrapUpCode", code))
+    )
     assert conv["conversationId"] in {c["conversationId"] for c in got}
     assert all(any(s.get("wrapUpCode") == code for s in _segments(c)) for c in got)
-    none = client.all_pages(DAY, **_segment_filter("and", ("purpose", "customer"),
-                                                   ("wrapUpCode", code)))
+    none = client.all_pages(
+        DAY, **_segment_filter("and", ("purpose", "customer"), ("wrapUpCode", code))
+    )
     assert none == []
 
 
@@ -108,39 +114,76 @@ def test_queue_and_user_filters(client):
     agent = next(s for c in sample for s in _segments(c) if s["purpose"] == "agent")
     by_queue = client.all_pages(DAY, **_segment_filter("and", ("queueId", agent["queueId"])))
     by_user = client.all_pages(DAY, **_segment_filter("and", ("userId", agent["userId"])))
-    assert by_queue and all(any(s.get("queueId") == agent["queueId"] for s in _segments(c))
-                            for c in by_queue)
-    assert by_user and all(any(s.get("userId") == agent["userId"] for s in _segments(c))
-                           for c in by_user)
+    assert by_queue and all(
+        any(s.get("queueId") == agent["queueId"] for s in _segments(c)) for c in by_queue
+    )
+    assert by_user and all(
+        any(s.get("userId") == agent["userId"] for s in _segments(c)) for c in by_user
+    )
 
 
 def test_conversation_filters_id_direction_division_with_clauses(client):
     sample = client.query(DAY).json()["conversations"]
     a, b = sample[0], sample[5]
-    flt = {"conversationFilters": [{"type": "or", "clauses": [
-        {"type": "and", "predicates": [
-            {"dimension": "conversationId", "value": a["conversationId"]},
-            {"dimension": "originatingDirection", "value": a["originatingDirection"]}]},
-        {"type": "and", "predicates": [
-            {"dimension": "conversationId", "value": b["conversationId"]},
-            {"dimension": "divisionId", "value": b["divisionIds"][0]}]},
-    ]}]}
+    flt = {
+        "conversationFilters": [
+            {
+                "type": "or",
+                "clauses": [
+                    {
+                        "type": "and",
+                        "predicates": [
+                            {"dimension": "conversationId", "value": a["conversationId"]},
+                            {
+                                "dimension": "originatingDirection",
+                                "value": a["originatingDirection"],
+                            },
+                        ],
+                    },
+                    {
+                        "type": "and",
+                        "predicates": [
+                            {"dimension": "conversationId", "value": b["conversationId"]},
+                            {"dimension": "divisionId", "value": b["divisionIds"][0]},
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
     got = client.all_pages(DAY, **flt)
     assert [c["conversationId"] for c in got] == [a["conversationId"], b["conversationId"]]
-    outbound = client.all_pages(DAY, conversationFilters=[{"type": "and", "predicates": [
-        {"dimension": "originatingDirection", "value": "outbound"}]}])
+    outbound = client.all_pages(
+        DAY,
+        conversationFilters=[
+            {
+                "type": "and",
+                "predicates": [{"dimension": "originatingDirection", "value": "outbound"}],
+            }
+        ],
+    )
     assert outbound and all(c["originatingDirection"] == "outbound" for c in outbound)
 
 
 def test_metric_range_and_exists_filters_use_rendered_records(client):
-    flt = {"conversationFilters": [{"type": "and", "predicates": [
-        {"type": "metric", "metric": "tHandle", "range": {"gte": 600000}}]}]}
+    flt = {
+        "conversationFilters": [
+            {
+                "type": "and",
+                "predicates": [{"type": "metric", "metric": "tHandle", "range": {"gte": 600000}}],
+            }
+        ]
+    }
     got = client.all_pages(DAY, **flt)
     assert got
     for conv in got:
         assert max(conversation_dims_from_record(conv)["tHandle"]) >= 600000
-    ended = client.all_pages(DAY, conversationFilters=[{"type": "and", "predicates": [
-        {"dimension": "conversationEnd", "operator": "exists"}]}])
+    ended = client.all_pages(
+        DAY,
+        conversationFilters=[
+            {"type": "and", "predicates": [{"dimension": "conversationEnd", "operator": "exists"}]}
+        ],
+    )
     assert len(ended) == len(client.all_pages(DAY))
 
 
@@ -148,15 +191,30 @@ def test_fast_filter_view_equals_rendered_records(sim):
     """The skeleton filter view must agree with the JSON the API serves, at any clock."""
     data = sim.app.data
     rows = data.day(parse_time("2024-05-02").date())
-    keys = ("purpose", "mediaType", "direction", "segmentType", "queueId", "userId",
-            "wrapUpCode", "disconnectType")
+    keys = (
+        "purpose",
+        "mediaType",
+        "direction",
+        "segmentType",
+        "queueId",
+        "userId",
+        "wrapUpCode",
+        "disconnectType",
+    )
     rng = random.Random(1)
     for row in rng.sample(rows, 80):
-        for now in (row[0], data.end_ms(row) - 1, data.end_ms(row), data.final_ms(row),
-                    data.final_ms(row) + 10**7):
+        for now in (
+            row[0],
+            data.end_ms(row) - 1,
+            data.end_ms(row),
+            data.final_ms(row),
+            data.final_ms(row) + 10**7,
+        ):
             fast = [tuple(d[k] for k in keys) for d in data.segment_dims(row, now)]
-            slow = [tuple(d.get(k) for k in keys)
-                    for d in segment_dims_from_record(data.render(row, now))]
+            slow = [
+                tuple(d.get(k) for k in keys)
+                for d in segment_dims_from_record(data.render(row, now))
+            ]
             assert sorted(fast, key=str) == sorted(slow, key=str)
 
 

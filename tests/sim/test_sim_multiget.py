@@ -96,16 +96,23 @@ def test_limit_is_runtime_changeable_and_a_cli_flag(sim, client):
 def test_missing_id_and_wrong_method(client):
     error_ok(client.get(MULTI), 400, "bad.request")
     error_ok(client.get(MULTI, params={"id": " , "}), 400, "bad.request")
-    error_ok(client.session.post(client.sim.base_url + MULTI, headers=client.auth,
-                                 params={"id": UNKNOWN}, timeout=5), 405)
+    error_ok(
+        client.session.post(
+            client.sim.base_url + MULTI, headers=client.auth, params={"id": UNKNOWN}, timeout=5
+        ),
+        405,
+    )
 
 
 def test_auth_rate_limit_and_stats(genesys_sim):
     sim = genesys_sim(rate_limit_per_minute=3, now=NOON)
     client = Client(sim)
     ids = sim.ground_truth_ids(D2, NOON)[:4]
-    error_ok(requests.get(sim.base_url + MULTI, params={"id": ids[0]}, timeout=5), 401,
-             "authentication.required")
+    error_ok(
+        requests.get(sim.base_url + MULTI, params={"id": ids[0]}, timeout=5),
+        401,
+        "authentication.required",
+    )
     first = _multi(client, ids)
     assert first.headers["inin-ratelimit-allowed"] == "3"
     assert first.headers["inin-ratelimit-count"] == "1"
@@ -114,10 +121,14 @@ def test_auth_rate_limit_and_stats(genesys_sim):
     error_ok(_multi(client, ids), 429, "too.many.requests.retry.after")
     stats = sim.stats
     assert stats["requests"][MULTI] == {"401": 1, "200": 2, "429": 1}
-    assert stats["requests"]["/api/v2/analytics/conversations/{conversationId}/details"] == \
-        {"200": 1}
-    assert (stats["multiget_requests"], stats["multiget_ids_requested"],
-            stats["multiget_records"]) == (3, 6, 5)
+    assert stats["requests"]["/api/v2/analytics/conversations/{conversationId}/details"] == {
+        "200": 1
+    }
+    assert (
+        stats["multiget_requests"],
+        stats["multiget_ids_requested"],
+        stats["multiget_records"],
+    ) == (3, 6, 5)
 
 
 def test_faults_target_multiget(sim, client):
@@ -150,9 +161,9 @@ def test_409_conflict_on_details_endpoints(sim, client, target):
 
 def test_control_endpoint_returns_records_by_id(sim, client):
     ids = sim.ground_truth_ids(D2, NOON)[:3]
-    resp = requests.post(sim.base_url + "/_sim/conversations",
-                         json={"ids": [ids[0], UNKNOWN, ids[2]]}, timeout=5)
+    resp = requests.post(
+        sim.base_url + "/_sim/conversations", json={"ids": [ids[0], UNKNOWN, ids[2]]}, timeout=5
+    )
     assert resp.status_code == 200
     assert resp.json()["count"] == 2
-    assert resp.json()["conversations"] == _multi(client, [ids[0], ids[2]]).json()[
-        "conversations"]
+    assert resp.json()["conversations"] == _multi(client, [ids[0], ids[2]]).json()["conversations"]

@@ -49,13 +49,17 @@ def test_interval_over_7_days_without_filters_rejected(client):
     assert client.query(ok).status_code == 200
     too_long = "2024-05-01T00:00:00.000Z/2024-05-08T00:00:00.001Z"
     body = error_ok(client.query(too_long), 400, "bad.request")
-    assert body["message"] == ("You must specify a search interval as part of your query that "
-                               "does not exceed 7 days.")
+    assert body["message"] == (
+        "You must specify a search interval as part of your query that does not exceed 7 days."
+    )
 
 
 def test_interval_up_to_31_days_with_filters(client):
-    flt = {"segmentFilters": [{"type": "or", "predicates": [
-        {"dimension": "mediaType", "value": "voice"}]}]}
+    flt = {
+        "segmentFilters": [
+            {"type": "or", "predicates": [{"dimension": "mediaType", "value": "voice"}]}
+        ]
+    }
     ok = "2024-04-20T00:00:00.000Z/2024-05-21T00:00:00.000Z"
     assert client.query(ok, **flt).status_code == 200
     too_long = "2024-04-20T00:00:00.000Z/2024-05-21T00:00:01.000Z"
@@ -63,11 +67,17 @@ def test_interval_up_to_31_days_with_filters(client):
     assert "does not exceed 31 days" in body["message"]
 
 
-@pytest.mark.parametrize("interval", [
-    "2024-05-01", "2024-05-01T00:00:00Z", "yesterday/today",
-    "2024-13-01T00:00:00Z/2024-05-02T00:00:00Z",
-    "2024-05-01 00:00/2024-05-02 00:00", 42,
-])
+@pytest.mark.parametrize(
+    "interval",
+    [
+        "2024-05-01",
+        "2024-05-01T00:00:00Z",
+        "yesterday/today",
+        "2024-13-01T00:00:00Z/2024-05-02T00:00:00Z",
+        "2024-05-01 00:00/2024-05-02 00:00",
+        42,
+    ],
+)
 def test_malformed_interval_is_invalid_date(client, interval):
     error_ok(client.post(QUERY, {"interval": interval}), 400, "invalid.date")
 
@@ -80,20 +90,50 @@ def test_interval_end_before_start_rejected(client):
     error_ok(client.query("2024-05-02T00:00:00Z/2024-05-01T00:00:00Z"), 400, "bad.request")
 
 
-@pytest.mark.parametrize(("extra", "field"), [
-    ({"order": "ascending"}, "order"),
-    ({"orderBy": "conversationid"}, "orderBy"),
-    ({"segmentFilters": [{"type": "xor", "predicates": [
-        {"dimension": "mediaType", "value": "voice"}]}]}, "segmentFilters[0].type"),
-    ({"segmentFilters": [{"type": "and", "predicates": [
-        {"dimension": "wrapupcode", "value": "x"}]}]}, "segmentFilters[0].predicates[0].dimension"),
-    ({"conversationFilters": [{"type": "and", "predicates": [
-        {"dimension": "mediaType", "value": "voice"}]}]},
-     "conversationFilters[0].predicates[0].dimension"),
-    ({"segmentFilters": [{"type": "and", "predicates": [
-        {"dimension": "purpose", "operator": "equals", "value": "agent"}]}]},
-     "segmentFilters[0].predicates[0].operator"),
-])
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"order": "ascending"}, "order"),
+        ({"orderBy": "conversationid"}, "orderBy"),
+        (
+            {
+                "segmentFilters": [
+                    {"type": "xor", "predicates": [{"dimension": "mediaType", "value": "voice"}]}
+                ]
+            },
+            "segmentFilters[0].type",
+        ),
+        (
+            {
+                "segmentFilters": [
+                    {"type": "and", "predicates": [{"dimension": "wrapupcode", "value": "x"}]}
+                ]
+            },
+            "segmentFilters[0].predicates[0].dimension",
+        ),
+        (
+            {
+                "conversationFilters": [
+                    {"type": "and", "predicates": [{"dimension": "mediaType", "value": "voice"}]}
+                ]
+            },
+            "conversationFilters[0].predicates[0].dimension",
+        ),
+        (
+            {
+                "segmentFilters": [
+                    {
+                        "type": "and",
+                        "predicates": [
+                            {"dimension": "purpose", "operator": "equals", "value": "agent"}
+                        ],
+                    }
+                ]
+            },
+            "segmentFilters[0].predicates[0].operator",
+        ),
+    ],
+)
 def test_bad_enum_values_are_invalid_value(client, extra, field):
     body = error_ok(client.query(**extra), 400, "invalid.value")
     assert body["message"].startswith("Value [")
@@ -107,8 +147,11 @@ def test_fields_that_do_not_exist_on_the_request_are_rejected(client, field):
 
 
 def test_unparseable_json_rejected(client):
-    resp = client.session.post(client.sim.base_url + QUERY, data=b"{not json",
-                               headers={**client.auth, "Content-Type": "application/json"})
+    resp = client.session.post(
+        client.sim.base_url + QUERY,
+        data=b"{not json",
+        headers={**client.auth, "Content-Type": "application/json"},
+    )
     error_ok(resp, 400, "bad.request")
 
 
@@ -127,8 +170,9 @@ def test_empty_result_omits_conversations_key(client):
 
 
 def test_aggregation_term_frequency_counts_conversations(client):
-    resp = client.query(aggregations=[{"type": "termFrequency", "dimension": "mediaType",
-                                       "size": 10}])
+    resp = client.query(
+        aggregations=[{"type": "termFrequency", "dimension": "mediaType", "size": 10}]
+    )
     body = resp.json()
     agg = body["aggregations"][0]
     assert agg["dimension"] == "mediaType"

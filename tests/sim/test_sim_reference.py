@@ -26,11 +26,17 @@ LISTS = {
     "/api/v2/presence/definitions": "OrganizationPresenceDefinitionEntityListing",
     "/api/v2/flows": "FlowEntityListing",
 }
-TABLE_OF = {"/api/v2/users": "users", "/api/v2/routing/queues": "queues",
-            "/api/v2/routing/wrapupcodes": "wrapupcodes", "/api/v2/routing/skills": "skills",
-            "/api/v2/routing/languages": "languages",
-            "/api/v2/authorization/divisions": "divisions", "/api/v2/groups": "groups",
-            "/api/v2/presence/definitions": "presence_definitions", "/api/v2/flows": "flows"}
+TABLE_OF = {
+    "/api/v2/users": "users",
+    "/api/v2/routing/queues": "queues",
+    "/api/v2/routing/wrapupcodes": "wrapupcodes",
+    "/api/v2/routing/skills": "skills",
+    "/api/v2/routing/languages": "languages",
+    "/api/v2/authorization/divisions": "divisions",
+    "/api/v2/groups": "groups",
+    "/api/v2/presence/definitions": "presence_definitions",
+    "/api/v2/flows": "flows",
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +97,18 @@ def test_presence_definitions_are_not_paged(sim, client):
     assert set(body) == {"total", "entities", "selfUri"}
     assert body["total"] == len(body["entities"]) == len(sim.reference("presence_definitions"))
     systems = {d["systemPresence"] for d in body["entities"] if d["type"] == "System"}
-    assert systems == {"Available", "Away", "Busy", "Offline", "Idle", "OnQueue", "Meal",
-                       "Training", "Meeting", "Break"}
+    assert systems == {
+        "Available",
+        "Away",
+        "Busy",
+        "Offline",
+        "Idle",
+        "OnQueue",
+        "Meal",
+        "Training",
+        "Meeting",
+        "Break",
+    }
 
 
 def test_default_page_size_is_25_and_page_past_the_end_is_empty(client):
@@ -107,8 +123,9 @@ def test_page_size_maximum_is_a_switch(genesys_sim, maximum):
     client = Client(genesys_sim(list_max_page_size=maximum, conversations_per_day=10))
     ok = client.get("/api/v2/users", params={"pageSize": maximum, "state": "any"})
     assert ok.status_code == 200 and ok.json()["pageSize"] == maximum
-    body = error_ok(client.get("/api/v2/users", params={"pageSize": maximum + 1}), 400,
-                    "bad.request")
+    body = error_ok(
+        client.get("/api/v2/users", params={"pageSize": maximum + 1}), 400, "bad.request"
+    )
     assert str(maximum) in body["message"]
     error_ok(client.get("/api/v2/routing/queues", params={"pageSize": 0}), 400, "bad.request")
     error_ok(client.get("/api/v2/routing/queues", params={"pageSize": "ten"}), 400)
@@ -118,8 +135,9 @@ def test_page_size_maximum_is_a_switch(genesys_sim, maximum):
 @pytest.mark.parametrize(("limit", "deep_ok"), [(10_000, False), (0, True)])
 def test_deep_paging_limit_is_a_switch(genesys_sim, limit, deep_ok):
     client = Client(genesys_sim(list_max_results=limit, conversations_per_day=10))
-    at_limit = client.get("/api/v2/routing/wrapupcodes", params={"pageSize": 100,
-                                                                  "pageNumber": 100})
+    at_limit = client.get(
+        "/api/v2/routing/wrapupcodes", params={"pageSize": 100, "pageNumber": 100}
+    )
     assert at_limit.status_code == 200 and at_limit.json()["entities"] == []
     deep = client.get("/api/v2/routing/wrapupcodes", params={"pageSize": 100, "pageNumber": 101})
     if deep_ok:
@@ -139,8 +157,10 @@ def _states(client: Client, **params: Any) -> dict[str, int]:
 def test_users_state_filter(genesys_sim, any_includes_deleted):
     sim = genesys_sim(users_any_includes_deleted=any_includes_deleted, conversations_per_day=10)
     client = Client(sim)
-    table = {s: sum(u["state"] == s for u in sim.reference("users"))
-             for s in ("active", "inactive", "deleted")}
+    table = {
+        s: sum(u["state"] == s for u in sim.reference("users"))
+        for s in ("active", "inactive", "deleted")
+    }
     assert table["deleted"] >= 1 and table["inactive"] >= 1
     assert _states(client) == {"active": table["active"]}  # default: active only
     assert _states(client, state="deleted") == {"deleted": table["deleted"]}
@@ -191,8 +211,7 @@ def test_lists_need_a_token_and_carry_rate_limit_headers(sim, client):
     error_ok(resp, 401, "authentication.required")
     ok = client.get("/api/v2/routing/queues")
     assert "inin-ratelimit-allowed" in ok.headers and "ININ-Correlation-Id" in ok.headers
-    error_ok(client.session.post(sim.base_url + "/api/v2/routing/queues", headers=client.auth),
-             405)
+    error_ok(client.session.post(sim.base_url + "/api/v2/routing/queues", headers=client.auth), 405)
 
 
 _REQUESTS = {
@@ -208,16 +227,18 @@ def test_forbidden_endpoint_answers_403_missing_any_permissions(genesys_sim, nam
     assert set(_REQUESTS) == set(ENDPOINTS)
     client = Client(genesys_sim(forbidden_endpoints=(name,), conversations_per_day=10))
     for other, (method, path, body) in _REQUESTS.items():
-        resp = client.session.request(method, client.sim.base_url + path, json=body,
-                                      headers=client.auth, timeout=10)
+        resp = client.session.request(
+            method, client.sim.base_url + path, json=body, headers=client.auth, timeout=10
+        )
         if other != name:
             assert resp.status_code in (200, 202), (other, resp.text)
             continue
         err = error_ok(resp, 403, "missing.any.permissions")
         perms = ENDPOINTS[name][1]
-        assert err["message"] == ("Unable to perform the requested action. You must have at "
-                                  "least one of the following permissions assigned: "
-                                  + ", ".join(perms))
+        assert err["message"] == (
+            "Unable to perform the requested action. You must have at "
+            "least one of the following permissions assigned: " + ", ".join(perms)
+        )
 
 
 def test_forbidden_endpoints_change_at_runtime_and_unknown_names_are_rejected(sim, client):

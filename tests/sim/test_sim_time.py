@@ -46,22 +46,41 @@ def test_ongoing_conversation_has_no_end_and_an_open_last_segment_then_ends(gene
 
 
 def test_late_wrapup_segment_appears_on_a_later_read(genesys_sim):
-    sim = genesys_sim(now="2024-05-07T00:00:00Z", late_wrapup_fraction=0.3,
-                      late_wrapup_delay_s=4 * 3600, rate_limit_per_minute=0)
+    sim = genesys_sim(
+        now="2024-05-07T00:00:00Z",
+        late_wrapup_fraction=0.3,
+        late_wrapup_delay_s=4 * 3600,
+        rate_limit_per_minute=0,
+    )
     data = sim.app.data
     rows = data.day(parse_time("2024-05-06").date())
-    late = [r for r in rows if r[9] >= 0 and data.wrap_visible_ms(r) - data.end_ms(r) > 3600_000
-            and data.end_ms(r) < to_ms(parse_time("2024-05-06T20:00:00Z"))]
+    late = [
+        r
+        for r in rows
+        if r[9] >= 0
+        and data.wrap_visible_ms(r) - data.end_ms(r) > 3600_000
+        and data.end_ms(r) < to_ms(parse_time("2024-05-06T20:00:00Z"))
+    ]
     assert late
     row = late[0]
-    sim.clock.set(parse_time("2024-05-06T00:00:00Z") + timedelta(
-        milliseconds=data.end_ms(row) + 1000 - to_ms(parse_time("2024-05-06T00:00:00Z"))))
-    first = next(c for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
-                 if c["conversationId"] == row[13])
+    sim.clock.set(
+        parse_time("2024-05-06T00:00:00Z")
+        + timedelta(
+            milliseconds=data.end_ms(row) + 1000 - to_ms(parse_time("2024-05-06T00:00:00Z"))
+        )
+    )
+    first = next(
+        c
+        for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
+        if c["conversationId"] == row[13]
+    )
     assert "conversationEnd" in first and not _wrapups(first)
     sim.clock.advance(timedelta(hours=7))
-    second = next(c for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
-                  if c["conversationId"] == row[13])
+    second = next(
+        c
+        for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
+        if c["conversationId"] == row[13]
+    )
     assert len(_wrapups(second)) == 1 and _wrapups(second)[0]["wrapUpCode"]
     agent = next(p for p in second["participants"] if p["purpose"] == "agent")
     assert "tAcw" in {m["name"] for m in agent["sessions"][0]["metrics"]}

@@ -22,8 +22,9 @@ TODAY = "2024-05-07T00:00:00.000Z/2024-05-08T00:00:00.000Z"
 
 @pytest.fixture(scope="module")
 def sim():
-    with SimServer(SimConfig(now=NOON, rate_limit_per_minute=0,
-                             conversations_per_day=300)) as server:
+    with SimServer(
+        SimConfig(now=NOON, rate_limit_per_minute=0, conversations_per_day=300)
+    ) as server:
         yield server
 
 
@@ -32,17 +33,24 @@ def client(sim):
     return Client(sim)
 
 
-def query(client: Client, interval: str = DAY6, page_size: int = 100, page_number: int = 1,
-          **extra: Any) -> dict[str, Any]:
-    resp = client.post(PATH, {"interval": interval,
-                              "paging": {"pageSize": page_size, "pageNumber": page_number},
-                              **extra})
+def query(
+    client: Client, interval: str = DAY6, page_size: int = 100, page_number: int = 1, **extra: Any
+) -> dict[str, Any]:
+    resp = client.post(
+        PATH,
+        {
+            "interval": interval,
+            "paging": {"pageSize": page_size, "pageNumber": page_number},
+            **extra,
+        },
+    )
     assert resp.status_code == 200, resp.text
     return dict(resp.json())
 
 
-def all_pages(client: Client, interval: str = DAY6, page_size: int = 100,
-              **extra: Any) -> list[dict[str, Any]]:
+def all_pages(
+    client: Client, interval: str = DAY6, page_size: int = 100, **extra: Any
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     number = 1
     while True:
@@ -60,44 +68,98 @@ def _ms(text: str) -> int:
 def test_pages_conform_to_the_sdk_response_model(client):
     for interval in (DAY6, TODAY):  # TODAY: open periods at the simulated noon
         for number in (1, 2):
-            body = query(client, interval, 50, number,
-                         presenceAggregations=[{"type": "termFrequency",
-                                                "dimension": "systemPresence"}])
+            body = query(
+                client,
+                interval,
+                50,
+                number,
+                presenceAggregations=[{"type": "termFrequency", "dimension": "systemPresence"}],
+            )
             assert body["userDetails"]
             assert conformance_problems(body, "AnalyticsUserDetailsQueryResponse") == []
             assert deserialize(body, "AnalyticsUserDetailsQueryResponse") is not None
 
 
-@pytest.mark.parametrize(("body", "code", "text"), [
-    ({"interval": DAY6, "aggregations": []}, "bad.request", 'Unrecognized field "aggregations"'),
-    ({"interval": "2024-05-01T00:00:00Z/2024-05-09T00:00:00Z"}, "bad.request",
-     "does not exceed 7 days"),
-    ({"interval": "2024-04-01T00:00:00Z/2024-05-03T00:00:00Z",
-      "userFilters": [{"type": "or", "predicates": [{"dimension": "userId", "value": "x"}]}]},
-     "bad.request", "does not exceed 31 days"),
-    ({"interval": DAY6, "paging": {"pageSize": 101}}, "bad.request", "between 1 and 100"),
-    ({"interval": DAY6, "paging": {"pageSize": 100, "pageNumber": 1001}}, "bad.request",
-     "Pagination may not exceed 100000 results"),
-    ({"interval": DAY6, "order": "sideways"}, "invalid.value", "asc, desc, unordered"),
-    ({"interval": DAY6, "routingStatusFilters": [
-        {"type": "and", "predicates": [{"dimension": "queueId", "value": "x"}]}]},
-     "invalid.value", "RoutingStatusDetailQueryPredicate.dimension"),
-    ({"interval": DAY6, "presenceFilters": [{"type": "xor", "predicates": [
-        {"dimension": "systemPresence", "value": "BREAK"}]}]}, "invalid.value", "and, or"),
-    ({"interval": DAY6, "routingStatusAggregations": [
-        {"type": "termFrequency", "dimension": "systemPresence"}]}, "invalid.value",
-     "routingStatus"),
-    ({"interval": "yesterday"}, "invalid.date", "ISO-8601"),
-    ({}, "bad.request", "interval"),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "text"),
+    [
+        (
+            {"interval": DAY6, "aggregations": []},
+            "bad.request",
+            'Unrecognized field "aggregations"',
+        ),
+        (
+            {"interval": "2024-05-01T00:00:00Z/2024-05-09T00:00:00Z"},
+            "bad.request",
+            "does not exceed 7 days",
+        ),
+        (
+            {
+                "interval": "2024-04-01T00:00:00Z/2024-05-03T00:00:00Z",
+                "userFilters": [
+                    {"type": "or", "predicates": [{"dimension": "userId", "value": "x"}]}
+                ],
+            },
+            "bad.request",
+            "does not exceed 31 days",
+        ),
+        ({"interval": DAY6, "paging": {"pageSize": 101}}, "bad.request", "between 1 and 100"),
+        (
+            {"interval": DAY6, "paging": {"pageSize": 100, "pageNumber": 1001}},
+            "bad.request",
+            "Pagination may not exceed 100000 results",
+        ),
+        ({"interval": DAY6, "order": "sideways"}, "invalid.value", "asc, desc, unordered"),
+        (
+            {
+                "interval": DAY6,
+                "routingStatusFilters": [
+                    {"type": "and", "predicates": [{"dimension": "queueId", "value": "x"}]}
+                ],
+            },
+            "invalid.value",
+            "RoutingStatusDetailQueryPredicate.dimension",
+        ),
+        (
+            {
+                "interval": DAY6,
+                "presenceFilters": [
+                    {
+                        "type": "xor",
+                        "predicates": [{"dimension": "systemPresence", "value": "BREAK"}],
+                    }
+                ],
+            },
+            "invalid.value",
+            "and, or",
+        ),
+        (
+            {
+                "interval": DAY6,
+                "routingStatusAggregations": [
+                    {"type": "termFrequency", "dimension": "systemPresence"}
+                ],
+            },
+            "invalid.value",
+            "routingStatus",
+        ),
+        ({"interval": "yesterday"}, "invalid.date", "ISO-8601"),
+        ({}, "bad.request", "interval"),
+    ],
+)
 def test_invalid_queries_are_rejected_like_the_details_query(client, body, code, text):
     err = error_ok(client.post(PATH, body), 400, code)
     assert text in err["message"]
 
 
 def test_filtered_interval_up_to_31_days_is_accepted(client):
-    body = query(client, "2024-04-10T00:00:00Z/2024-05-10T00:00:00Z", routingStatusFilters=[
-        {"type": "or", "predicates": [{"dimension": "routingStatus", "value": "IDLE"}]}])
+    body = query(
+        client,
+        "2024-04-10T00:00:00Z/2024-05-10T00:00:00Z",
+        routingStatusFilters=[
+            {"type": "or", "predicates": [{"dimension": "routingStatus", "value": "IDLE"}]}
+        ],
+    )
     assert body["totalHits"] > 0
 
 
@@ -163,7 +225,7 @@ def test_open_periods_have_no_end_time_and_history_is_stable(sim, client):
     for user, detail in before.items():
         for key in ("primaryPresence", "routingStatus"):
             old, new = detail[key], after[user][key]
-            assert new[:len(old) - 1] == old[:-1], "closed periods never change"
+            assert new[: len(old) - 1] == old[:-1], "closed periods never change"
             assert new[len(old) - 1]["startTime"] == old[-1]["startTime"]
             if "endTime" not in old[-1] and "endTime" in new[len(old) - 1]:
                 closed_later += 1
@@ -186,40 +248,64 @@ def test_periods_crossing_window_edges_appear_in_both_windows(sim, client):
                         repeated += 1
                         assert seen[ident] == period
                     seen[ident] = period
-    truth = {(d["userId"], key, p["startTime"]): p
-             for d in sim.ground_truth_users_details("2024-05-06T00:00:00Z",
-                                                     "2024-05-07T00:00:00Z")
-             for key in ("primaryPresence", "routingStatus") for p in d[key]}
+    truth = {
+        (d["userId"], key, p["startTime"]): p
+        for d in sim.ground_truth_users_details("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
+        for key in ("primaryPresence", "routingStatus")
+        for p in d[key]
+    }
     assert seen == truth
     assert repeated > 150
 
 
 def test_filters_select_users_and_periods(sim, client):
-    interacting = all_pages(client, DAY6, routingStatusFilters=[
-        {"type": "or", "predicates": [{"dimension": "routingStatus", "value": "INTERACTING"}]}])
+    interacting = all_pages(
+        client,
+        DAY6,
+        routingStatusFilters=[
+            {"type": "or", "predicates": [{"dimension": "routingStatus", "value": "INTERACTING"}]}
+        ],
+    )
     assert interacting
-    assert {r["routingStatus"] for d in interacting for r in d["routingStatus"]} == \
-        {"INTERACTING"}
+    assert {r["routingStatus"] for d in interacting for r in d["routingStatus"]} == {"INTERACTING"}
     truth = sim.ground_truth_users_details("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
-    busy = {d["userId"] for d in truth
-            if any(r["routingStatus"] == "INTERACTING" for r in d["routingStatus"])}
+    busy = {
+        d["userId"]
+        for d in truth
+        if any(r["routingStatus"] == "INTERACTING" for r in d["routingStatus"])
+    }
     assert {d["userId"] for d in interacting} == busy
     assert len(busy) < len(truth)
-    breaks = all_pages(client, DAY6, presenceFilters=[
-        {"type": "or", "predicates": [{"dimension": "systemPresence", "value": "BREAK"},
-                                      {"dimension": "systemPresence", "value": "MEAL"}]}])
+    breaks = all_pages(
+        client,
+        DAY6,
+        presenceFilters=[
+            {
+                "type": "or",
+                "predicates": [
+                    {"dimension": "systemPresence", "value": "BREAK"},
+                    {"dimension": "systemPresence", "value": "MEAL"},
+                ],
+            }
+        ],
+    )
     assert breaks
-    assert {p["systemPresence"] for d in breaks for p in d["primaryPresence"]} <= \
-        {"BREAK", "MEAL"}
+    assert {p["systemPresence"] for d in breaks for p in d["primaryPresence"]} <= {"BREAK", "MEAL"}
     one = truth[7]["userId"]
-    only = all_pages(client, DAY6, userFilters=[
-        {"type": "and", "predicates": [{"dimension": "userId", "value": one}]}])
+    only = all_pages(
+        client,
+        DAY6,
+        userFilters=[{"type": "and", "predicates": [{"dimension": "userId", "value": one}]}],
+    )
     assert only == [truth[7]]
 
 
 def test_routing_status_aggregation_counts_periods(sim, client):
-    body = query(client, DAY6, routingStatusAggregations=[
-        {"type": "termFrequency", "dimension": "routingStatus"}])
+    body = query(
+        client,
+        DAY6,
+        routingStatusAggregations=[{"type": "termFrequency", "dimension": "routingStatus"}],
+    )
     truth = sim.ground_truth_users_details("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
     counts: dict[str, int] = {}
     for detail in truth:
@@ -239,9 +325,10 @@ def test_same_seed_same_answers(genesys_sim):
 
 
 def test_control_endpoint_serves_the_ground_truth(sim, client):
-    resp = client.session.post(sim.base_url + "/_sim/analyst/users_details",
-                               json={"start": "2024-05-06T00:00:00Z",
-                                     "end": "2024-05-07T00:00:00Z"})
+    resp = client.session.post(
+        sim.base_url + "/_sim/analyst/users_details",
+        json={"start": "2024-05-06T00:00:00Z", "end": "2024-05-07T00:00:00Z"},
+    )
     assert resp.status_code == 200
     body = resp.json()
     truth = sim.ground_truth_users_details("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
@@ -263,20 +350,38 @@ def test_walk_of_sdk_attribute_maps_covers_every_emitted_field_and_enum(client):
                     emitted.setdefault(f"{prefix}{key}", set()).add(str(item))
 
     for interval in (DAY6, TODAY):
-        walk(query(client, interval, routingStatusAggregations=[
-            {"type": "termFrequency", "dimension": "routingStatus"}]), "")
+        walk(
+            query(
+                client,
+                interval,
+                routingStatusAggregations=[{"type": "termFrequency", "dimension": "routingStatus"}],
+            ),
+            "",
+        )
     assert sorted(set(emitted) - set(fields)) == []
-    assert {"userDetails.userId", "userDetails.primaryPresence.startTime",
-            "userDetails.primaryPresence.endTime", "userDetails.primaryPresence.systemPresence",
-            "userDetails.primaryPresence.organizationPresenceId",
-            "userDetails.routingStatus.startTime", "userDetails.routingStatus.endTime",
-            "userDetails.routingStatus.routingStatus", "totalHits"} <= set(emitted)
+    assert {
+        "userDetails.userId",
+        "userDetails.primaryPresence.startTime",
+        "userDetails.primaryPresence.endTime",
+        "userDetails.primaryPresence.systemPresence",
+        "userDetails.primaryPresence.organizationPresenceId",
+        "userDetails.routingStatus.startTime",
+        "userDetails.routingStatus.endTime",
+        "userDetails.routingStatus.routingStatus",
+        "totalHits",
+    } <= set(emitted)
     presence = fields["userDetails.primaryPresence.systemPresence"].allowed_values
     routing = fields["userDetails.routingStatus.routingStatus"].allowed_values
-    assert emitted["userDetails.primaryPresence.systemPresence"] == {
-        "OFFLINE", "AVAILABLE", "ON_QUEUE", "BREAK", "MEAL", "TRAINING"} <= set(presence)
-    assert emitted["userDetails.routingStatus.routingStatus"] == {
-        "OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING"} <= set(routing)
+    assert (
+        emitted["userDetails.primaryPresence.systemPresence"]
+        == {"OFFLINE", "AVAILABLE", "ON_QUEUE", "BREAK", "MEAL", "TRAINING"}
+        <= set(presence)
+    )
+    assert (
+        emitted["userDetails.routingStatus.routingStatus"]
+        == {"OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING"}
+        <= set(routing)
+    )
 
 
 def test_official_sdk_client_reads_user_details(sim):
@@ -291,5 +396,9 @@ def test_official_sdk_client_reads_user_details(sim):
     page = sdk.AnalyticsApi(api_client).post_analytics_users_details_query(body)
     assert page.total_hits > 100 and len(page.user_details) == page.total_hits - 100
     assert page.user_details[0].routing_status[0].routing_status in (
-        "OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING")
+        "OFF_QUEUE",
+        "IDLE",
+        "INTERACTING",
+        "NOT_RESPONDING",
+    )
     assert any(p.end_time is None for d in page.user_details for p in d.primary_presence)
