@@ -1,17 +1,26 @@
-"""HTTP policy of GenesysClient against a scripted loopback server."""
+"""HTTP policy of GenesysClient against a scripted loopback server.
+
+Time is virtual (:class:`~tests.virtual_time.VirtualTime`): the client's backoff sleep, its rate
+budget's clock and sleep, the server's request stamps and reply delays all run on one fake
+clock, so waits are asserted exactly and no test sleeps for real (only the socket-deadline test
+waits its 0.2 s deadline).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 
+from tap_genesys_analytics import http
 from tap_genesys_analytics.client import GenesysAPIError, GenesysClient, Redactor
 from tap_genesys_analytics.ratebudget import RateBudget
 from tests.scripted_server import Reply, ScriptedServer
+from tests.virtual_time import VirtualTime
 
 SECRET = "s3cr3t-client-secret-value"
 BODY = {
@@ -42,13 +51,19 @@ class FakeTokens:
 
 
 @pytest.fixture
-def server():
-    srv = ScriptedServer().start()
+def vt() -> VirtualTime:
+    return VirtualTime()
+
+
+@pytest.fixture
+def server(vt):
+    srv = ScriptedServer(clock=vt.clock, sleep=vt.sleep).start()
     yield srv
     srv.stop()
 
 
 def make_client(server, **overrides):
+    """A client of ``server`` whose backoff sleep and rate budget run on the server's clock."""
     settings = SimpleNamespace(
         api_url=server.url,
         client_id="sim-client",
@@ -60,9 +75,17 @@ def make_client(server, **overrides):
         max_response_mb=64,
     )
     tokens = overrides.pop("tokens", None) or FakeTokens()
+    budget = RateBudget(
+        settings.requests_per_minute,
+        headroom=settings.max_concurrency,
+        clock=server.clock,
+        sleep=server.sleep,
+    )
     client = GenesysClient(
         settings,  # type: ignore[arg-type]
         tokens,
+        budget=budget,
+        sleep=server.sleep,
         backoff_base_s=overrides.pop("backoff_base_s", 0.01),
         backoff_cap_s=0.05,
         retry_after_fallback_s=overrides.pop("retry_after_fallback_s", 0.05),
@@ -81,12 +104,16 @@ def test_success_returns_the_json_body_and_sends_bearer_token(server):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
-def test_server_errors_are_retried_then_succeed(server, status):
+def test_server_errors_are_retried_then_succeed(server, vt, status):
     server.set_script(Reply(status=status, body={"message": "x", "code": "y"}), OK)
     client, _ = make_client(server)
     assert client.post_query(BODY, what=WHAT)["totalHits"] == 1
     assert len(server.seen) == 2
     assert client.metrics.retries == 1
+    [backoff] = vt.sleeps  # one backoff, jittered in the upper half of backoff_base_s
+    assert 0.005 <= backoff <= 0.01
+    assert server.seen[1].at - server.seen[0].at == backoff
+    assert client.metrics.backoff_slept_s == backoff
 
 
 @pytest.mark.parametrize("fault", ["reset", "truncate", "html"])
@@ -104,51 +131,64 @@ def test_timeout_is_retried(server):
     assert len(server.seen) == 2
 
 
-def test_429_waits_retry_after_then_retries_the_same_page(server):
+def test_429_waits_retry_after_then_retries_the_same_page(server, vt):
     server.set_script(Reply(status=429, headers={"Retry-After": "1"}), OK)
     client, _ = make_client(server)
-    started = time.monotonic()
     assert client.post_query(BODY, what=WHAT)["totalHits"] == 1
-    gap = server.seen[1].at - server.seen[0].at
-    assert 0.95 <= gap <= 1.3, gap
+    assert [s.at for s in server.seen] == [0.0, 1.0]  # retried exactly after Retry-After
     assert server.seen[1].body == server.seen[0].body  # same page
-    assert time.monotonic() - started < 2
+    assert vt.sleeps == [1.0]  # the only wait of the call
     m = client.metrics
     assert (m.responses_429, m.retry_after_total_s) == (1, 1.0)
-    assert m.slept_for_429_s == pytest.approx(1.0, abs=0.1)
+    assert m.slept_for_429_s == 1.0
+    assert m.backoff_slept_s == 0.0
 
 
-def test_429_without_retry_after_backs_off_exponentially_from_the_fallback(server):
+def test_429_without_retry_after_backs_off_exponentially_from_the_fallback(server, vt, monkeypatch):
+    drawn: list[tuple[float, float, float]] = []
+    rng = random.Random(7)
+
+    def uniform(low: float, high: float) -> float:
+        value = rng.uniform(low, high)
+        drawn.append((low, high, value))
+        return value
+
+    monkeypatch.setattr(http, "random", SimpleNamespace(uniform=uniform))
     server.set_script(Reply(status=429), Reply(status=429), OK)
     client, _ = make_client(server, retry_after_fallback_s=0.2)
     client.post_query(BODY, what=WHAT)
+    # 0.2 s then 0.4 s, each with jitter in its upper half
+    assert [(low, high) for low, high, _ in drawn] == [(0.1, 0.2), (0.2, 0.4)]
     first, second = (server.seen[i + 1].at - server.seen[i].at for i in range(2))
-    assert 0.1 <= first <= 0.35  # 0.2 s with jitter
-    assert 0.2 <= second <= 0.6  # 0.4 s with jitter
+    assert [first, second] == pytest.approx([value for _, _, value in drawn])
+    assert vt.sleeps == pytest.approx([first, second])
 
 
-def test_503_with_retry_after_honours_it(server):
+def test_503_with_retry_after_honours_it(server, vt):
     server.set_script(Reply(status=503, headers={"Retry-After": "0.5"}), OK)
     client, _ = make_client(server)
     client.post_query(BODY, what=WHAT)
-    assert 0.45 <= server.seen[1].at - server.seen[0].at <= 0.8
+    assert [s.at for s in server.seen] == [0.0, 0.5]
+    assert vt.sleeps == [0.5]
+    assert client.metrics.backoff_slept_s == 0.5
 
 
-def test_a_429_pauses_every_worker(server):
+def test_a_429_pauses_every_worker(server, vt):
     """Worker A gets a 429 with Retry-After 1; worker B, starting later, must wait too."""
     server.set_script(Reply(status=429, headers={"Retry-After": "1"}), OK)
     client, _ = make_client(server)
-    t0 = time.monotonic()
-    a = threading.Thread(target=client.post_query, args=(BODY,), kwargs={"what": "A"})
-    a.start()
-    time.sleep(0.2)  # A has received its 429 by now
-    client.post_query(BODY, what="B")
-    b_sent = time.monotonic()
-    a.join()
-    assert b_sent - t0 >= 0.95
-    later = [s.at - t0 for s in server.seen[1:]]
-    assert len(later) == 2
-    assert all(x >= 0.95 for x in later), later
+    a_paused = threading.Event()
+    vt.on_sleep = lambda _seconds: a_paused.set()  # the first sleep: A waits its Retry-After
+
+    def worker_b() -> None:
+        assert a_paused.wait(timeout=10)  # B starts once A has received its 429
+        client.post_query(BODY, what="B")
+
+    vt.run_workers(functools.partial(client.post_query, BODY, what="A"), worker_b)
+    assert [s.at for s in server.seen] == [0.0, 1.0, 1.0]  # A's retry and B: not before 1 s
+    assert vt.sleeps == [1.0, 1.0]
+    assert client.budget.pause_wait_s == 1.0  # B waited out A's pause
+    assert client.metrics.slept_for_429_s == 1.0  # A waited its own Retry-After
 
 
 def test_exhausted_retries_raise_one_line_naming_window_page_and_cause(server):
@@ -233,29 +273,22 @@ def test_redactor_masks_authorization_headers_and_token_fields():
         assert leaked not in text
 
 
-def test_rate_budget_spaces_requests_evenly(server):
+def test_rate_budget_spaces_requests_evenly(server, vt):
     server.set_script(OK)
     client, _ = make_client(server, requests_per_minute=600)  # one every 0.1 s
     for _ in range(6):
         client.post_query(BODY, what=WHAT)
-    gaps = [b.at - a.at for a, b in zip(server.seen, server.seen[1:], strict=False)]
-    assert all(g >= 0.085 for g in gaps), gaps
-    assert server.seen[-1].at - server.seen[0].at == pytest.approx(0.5, abs=0.1)
+    assert [s.at for s in server.seen] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert vt.sleeps == pytest.approx([0.1] * 5)
 
 
-def test_rate_budget_is_shared_by_concurrent_workers(server):
+def test_rate_budget_is_shared_by_concurrent_workers(server, vt):
     server.set_script(OK)
     client, _ = make_client(server, requests_per_minute=1200)  # one every 0.05 s
-    threads = [
-        threading.Thread(target=client.post_query, args=(BODY,), kwargs={"what": "w"})
-        for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    vt.run_workers(*(functools.partial(client.post_query, BODY, what="w") for _ in range(8)))
     times = sorted(s.at for s in server.seen)
-    assert times[-1] - times[0] >= 7 * 0.05 * 0.85
+    assert times == pytest.approx([0.05 * k for k in range(8)])  # one pace for all eight
+    assert client.budget.pacing_wait_s == pytest.approx(0.05 * sum(range(8)))
 
 
 def test_rate_budget_slows_down_when_server_headers_say_the_window_is_used_up():
@@ -294,26 +327,31 @@ def test_rate_budget_ignores_headers_that_announce_no_limit():
     assert now[0] == pytest.approx(0.1)
 
 
-def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server):
+def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server, vt):
     """Two requests in flight both get a 429 (Retry-After 1), 0.3 s apart: each is retried
     1 s after its own 429, so the time slept equals the Retry-After received (no over-sleep)."""
     server.set_script(
-        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.15),  # both are in flight
-        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.45),
+        Reply(status=429, headers={"Retry-After": "1"}),
+        Reply(status=429, headers={"Retry-After": "1"}, delay_s=0.3),  # answered 0.3 s later
         OK,
     )
     client, _ = make_client(server)
-    t0 = time.monotonic()
-    threads = [
-        threading.Thread(target=client.post_query, args=(BODY,), kwargs={"what": w})
-        for w in ("A", "B")
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    retries = sorted(s.at - t0 for s in server.seen[2:])
-    assert retries == [pytest.approx(1.15, abs=0.12), pytest.approx(1.45, abs=0.12)]
+    both_in_flight = threading.Barrier(2, timeout=10)
+
+    def worker(what: str) -> None:
+        sends = []
+
+        def on_send() -> None:  # the first send of each waits for the other's: both in flight
+            sends.append(what)
+            if len(sends) == 1:
+                both_in_flight.wait()
+
+        client.post_query(BODY, what=what, on_send=on_send)
+
+    vt.run_workers(functools.partial(worker, "A"), functools.partial(worker, "B"))
+    assert [s.at for s in server.seen] == pytest.approx([0.0, 0.0, 1.0, 1.3])
+    assert sorted(vt.sleeps) == pytest.approx([0.3, 1.0, 1.0])  # the reply delay, two 429 waits
     m = client.metrics
     assert (m.responses_429, m.retry_after_total_s) == (2, 2.0)
-    assert m.slept_for_429_s == pytest.approx(2.0, abs=0.1)
+    assert m.slept_for_429_s == pytest.approx(2.0)
+    assert client.budget.pause_wait_s == 0.0  # neither waited for the other's pause
