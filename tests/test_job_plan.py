@@ -75,8 +75,9 @@ def test_unknown_availability_or_all_recent_means_query_only():
 
 
 def test_unknown_mode_is_refused():
-    with pytest.raises(ValueError, match="extraction_mode"):
+    with pytest.raises(ValueError) as refused:
         job_plan.plan_paths(days(1), mode="fast", availability=None, settle=DAY)
+    assert str(refused.value) == "extraction_mode: 'fast' is not one of auto, query, jobs"
 
 
 # -- grouping and body --------------------------------------------------------------------------
@@ -98,8 +99,14 @@ def test_groups_break_at_gaps_and_hourly_windows_group_within_a_week():
     hourly = plan_windows(T0, T0 + 10 * DAY, timedelta(hours=1))
     groups = job_plan.group_windows(hourly, 31)
     assert [len(g) for g in groups] == [31] * 7 + [23]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         job_plan.group_windows(hourly, 0)
+    assert str(refused.value) == "max_windows must be at least 1 (got 0)"
+
+
+def test_a_group_may_span_exactly_the_maximum_interval():
+    assert [len(g) for g in job_plan.group_windows(days(20), 31)] == [7, 7, 6]
+    assert [len(g) for g in job_plan.group_windows(days(4), 31, 2 * DAY)] == [2, 2]
 
 
 def test_job_body_carries_filters_order_interval_and_start_of_day_matching():
@@ -119,7 +126,31 @@ def test_job_body_carries_filters_order_interval_and_start_of_day_matching():
         "interval": "2024-05-01T00:00:00.000Z/2024-05-04T00:00:00.000Z",
         "startOfDayIntervalMatching": True,
     }
-    assert job_plan.job_body({}, days(1))["orderBy"] == "conversationStart"
+    assert job_plan.job_body({}, days(1)) == {
+        "order": "asc",
+        "orderBy": "conversationStart",
+        "interval": "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z",
+        "startOfDayIntervalMatching": True,
+    }
+
+
+def test_job_body_drops_paging_and_aggregations_and_keeps_an_explicit_order():
+    base = {
+        "order": "desc",
+        "paging": {"pageSize": 100},
+        "aggregations": [{"type": "termFrequency"}],
+    }
+    assert job_plan.job_body(base, days(1)) == {
+        "order": "desc",
+        "orderBy": "conversationStart",
+        "interval": "2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z",
+        "startOfDayIntervalMatching": True,
+    }
+    assert base == {
+        "order": "desc",
+        "paging": {"pageSize": 100},
+        "aggregations": [{"type": "termFrequency"}],
+    }
 
 
 def test_poll_delays_back_off_to_a_cap():
@@ -194,6 +225,20 @@ def test_split_even_respects_the_minimum():
     ]
 
 
+def test_split_even_drops_a_whole_second_boundary_that_would_leave_a_short_first_part():
+    # two parts of 60.3 s; the midpoint T0+60.8 s rounds down to T0+60 s, 59.5 s after the
+    # start: no part may be under a minute, so the window stays whole
+    start = T0 + timedelta(milliseconds=500)
+    window = Window(start, start + timedelta(seconds=120, milliseconds=600))
+    assert job_plan.split_even(window, 2) == [window]
+    # a start on a whole second: the same cut is kept
+    whole = Window(T0, T0 + timedelta(seconds=120, milliseconds=600))
+    assert job_plan.split_even(whole, 2) == [
+        Window(T0, T0 + timedelta(seconds=60)),
+        Window(T0 + timedelta(seconds=60), whole.end),
+    ]
+
+
 # -- the cutter ---------------------------------------------------------------------------------
 
 
@@ -217,6 +262,10 @@ def test_cutter_refuses_disorder_before_using_the_page():
     with pytest.raises(OutOfOrder) as open_window:
         cutter.cut([at(1.7), at(1.6)])
     assert not open_window.value.closed
+    assert str(open_window.value) == (
+        "a conversation starting 2024-05-02T14:24:00+00:00 came after one starting "
+        "2024-05-02T16:48:00+00:00"
+    )
     with pytest.raises(OutOfOrder) as closed_window:
         cutter.cut([at(0.5)])
     assert closed_window.value.closed
@@ -228,3 +277,35 @@ def test_a_single_window_needs_no_order():
     indexes, closed = cutter.cut([at(0.9), at(0.1), at(1.5), at(0.5)])
     assert indexes == [0, 0, None, 0] and closed == 0
     assert cutter.finish() == 1
+
+
+def test_cutter_owns_the_group_start_and_not_its_end():
+    cutter = WindowCutter(tuple(days(2)))
+    assert cutter.index(T0) == 0
+    assert cutter.index(T0 + DAY) == 1
+    assert cutter.index(T0 + 2 * DAY) is None
+    assert cutter.index(T0 - timedelta(milliseconds=1)) is None
+
+
+def test_two_windows_close_in_order():
+    cutter = WindowCutter(tuple(days(2)))
+    assert cutter.cut([at(0.2), at(1.1)]) == ([0, 1], 1)
+    with pytest.raises(OutOfOrder):
+        cutter.cut([at(0.5)])
+
+
+def test_the_latest_owned_record_closes_every_window_before_it():
+    cutter = WindowCutter(tuple(days(4)))
+    assert cutter.cut([at(0.5), at(1.5), at(2.5)]) == ([0, 1, 2], 2)
+
+
+def test_records_starting_at_the_same_instant_are_in_order():
+    cutter = WindowCutter(tuple(days(3)))
+    assert cutter.cut([at(0.5), at(0.5)]) == ([0, 0], 0)
+    assert cutter.cut([at(0.5), at(1.5)]) == ([0, 1], 1)
+
+
+def test_a_record_starting_exactly_at_the_group_end_closes_every_window():
+    cutter = WindowCutter(tuple(days(3)))
+    assert cutter.cut([at(0.5)]) == ([0], 0)
+    assert cutter.cut([at(3)]) == ([None], 3)
