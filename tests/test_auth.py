@@ -1,8 +1,17 @@
-"""Regions and the client-credentials token provider, against a real local HTTP server."""
+"""Regions and the client-credentials token provider, against a real local HTTP server.
+
+Time is virtual (:class:`~tests.virtual_time.VirtualTime`): the provider's clock and retry
+sleep, the token endpoint's request stamps and answer delays run on one fake clock, so
+lifetimes and waits are asserted exactly and no test sleeps for real. Concurrency is made
+certain, not likely: a held answer is released once the other callers wait on the provider's
+lock. Only the socket-deadline test waits for real (its deadline).
+"""
 
 from __future__ import annotations
 
 import base64
+import inspect
+import itertools
 import json
 import logging
 import socket
@@ -21,6 +30,7 @@ from PureCloudPlatformClientV2 import PureCloudRegionHosts
 from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.errors import AuthError, ConfigError, GenesysAPIError
 from tap_genesys_analytics.regions import REGIONS, resolve_region
+from tests.virtual_time import VirtualTime
 
 CLIENT_ID = "sim-client"
 SECRET = "sim-secret-Do-Not-Print"
@@ -69,7 +79,8 @@ class Reply:
     status: int = 200
     body: object = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # waited with the server's (virtual) sleep before answering
+    hang: bool = False  # never answered (until the test ends): the client's socket deadline
 
 
 @dataclass
@@ -77,16 +88,24 @@ class Seen:
     path: str
     headers: dict[str, str]
     form: dict[str, list[str]]
+    at: float  # the server's clock when the request arrived
 
 
 class TokenServer:
-    """Answers POST /oauth/token from a script; then with fresh tokens."""
+    """Answers POST /oauth/token from a script; then with fresh tokens.
 
-    def __init__(self) -> None:
+    ``hold`` (when set) runs before each answer: a test holds a token fetch there until the
+    other callers wait for it.
+    """
+
+    def __init__(self, clock: VirtualTime) -> None:
+        self.clock = clock
         self.script: list[Reply] = []
         self.seen: list[Seen] = []
         self.lifetime = 86399
         self.delay_s = 0.0
+        self.hold: Callable[[], None] | None = None
+        self.closing = threading.Event()
         self._issued = 0
         self._lock = threading.Lock()
         server = self
@@ -95,8 +114,16 @@ class TokenServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 form = parse_qs(self.rfile.read(length).decode())
-                reply = server.next_reply(Seen(self.path, dict(self.headers), form))
-                time.sleep(reply.delay_s)
+                reply = server.next_reply(
+                    Seen(self.path, dict(self.headers), form, server.clock.now)
+                )
+                if reply.hang:
+                    server.closing.wait(30)
+                    return
+                if server.hold is not None:
+                    server.hold()
+                if reply.delay_s:
+                    server.clock.sleep(reply.delay_s)
                 raw = (
                     reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                 )
@@ -112,9 +139,11 @@ class TokenServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        # shutdown waits up to one poll interval: kept short, every test stops a server
         self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
 
     def next_reply(self, seen: Seen) -> Reply:
@@ -136,36 +165,58 @@ class TokenServer:
 
 
 @pytest.fixture
-def server() -> Iterator[TokenServer]:
-    srv = TokenServer()
+def clock() -> VirtualTime:
+    vt = VirtualTime()
+    vt.now = 1000.0  # a monotonic clock's origin is arbitrary
+    return vt
+
+
+@pytest.fixture
+def server(clock: VirtualTime) -> Iterator[TokenServer]:
+    srv = TokenServer(clock)
     srv.thread.start()
     yield srv
+    srv.closing.set()
     srv.httpd.shutdown()
     srv.httpd.server_close()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def provider(url: str, clock: FakeClock | None = None, **kwargs: object) -> TokenProvider:
-    extra: dict = {"clock": clock, "sleep": clock.sleep} if clock else {}
+def provider(url: str, clock: VirtualTime | None = None, **kwargs: object) -> TokenProvider:
+    extra: dict = {"clock": clock.clock, "sleep": clock.sleep} if clock else {}
     extra.update(kwargs)
     return TokenProvider(url, CLIENT_ID, SECRET, requests.Session(), 5.0, **extra)
+
+
+class WatchedLock:
+    """A lock that tells how many threads are waiting for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self.waiting = 0
+
+    def __enter__(self) -> WatchedLock:
+        with self._changed:
+            self.waiting += 1
+            self._changed.notify_all()
+        self._lock.acquire()
+        with self._changed:
+            self.waiting -= 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def wait_for_waiters(self, count: int, timeout: float = 10.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiting >= count, timeout)
+
+
+def watch_lock(tokens: TokenProvider) -> WatchedLock:
+    """Swap the provider's lock for a :class:`WatchedLock` (same locking, observable)."""
+    lock = WatchedLock()
+    tokens._lock = lock  # type: ignore[assignment]
+    return lock
 
 
 # --- token fetching --------------------------------------------------------------------------
@@ -182,7 +233,9 @@ def test_token_request_is_client_credentials_with_http_basic(server: TokenServer
     assert seen.form == {"grant_type": ["client_credentials"]}  # no secret in the body
 
 
-def test_token_is_cached_until_shortly_before_expiry(server: TokenServer, clock: FakeClock) -> None:
+def test_token_is_cached_until_shortly_before_expiry(
+    server: TokenServer, clock: VirtualTime
+) -> None:
     tokens = provider(server.url, clock)
     assert [tokens.token() for _ in range(5)] == ["token-1"] * 5
     assert server.requests == 1
@@ -193,7 +246,7 @@ def test_token_is_cached_until_shortly_before_expiry(server: TokenServer, clock:
     assert server.requests == 2
 
 
-def test_short_lifetimes_refresh_at_half_life(server: TokenServer, clock: FakeClock) -> None:
+def test_short_lifetimes_refresh_at_half_life(server: TokenServer, clock: VirtualTime) -> None:
     server.lifetime = 10
     tokens = provider(server.url, clock)
     assert tokens.token() == "token-1"
@@ -203,17 +256,44 @@ def test_short_lifetimes_refresh_at_half_life(server: TokenServer, clock: FakeCl
     assert tokens.token() == "token-2"
 
 
-def test_refresh_before_expiry_with_the_real_clock(server: TokenServer) -> None:
+def test_a_one_second_token_is_refreshed_exactly_at_half_its_life(
+    server: TokenServer, clock: VirtualTime
+) -> None:
     server.lifetime = 1
-    tokens = provider(server.url, refresh_margin_s=300)
-    first = tokens.token()
-    time.sleep(0.6)  # past half of the 1 s lifetime
-    assert tokens.token() != first
-    assert server.requests == 2
+    tokens = provider(server.url, clock, refresh_margin_s=300)
+    assert tokens.token() == "token-1"
+    clock.now = 1000.49
+    assert tokens.token() == "token-1"
+    clock.now = 1000.5  # half of the 1 s lifetime: due
+    assert tokens.token() == "token-2"
+    assert [s.at for s in server.seen] == [1000.0, 1000.5]
+    assert clock.sleeps == []
+
+
+def test_the_lifetime_counts_from_when_the_request_was_sent(
+    server: TokenServer, clock: VirtualTime
+) -> None:
+    server.lifetime = 10
+    server.delay_s = 3.0  # the endpoint takes 3 s to answer
+    tokens = provider(server.url, clock)
+    assert tokens.token() == "token-1"
+    assert clock.now == 1003.0
+    clock.now = 1004.99  # due at 1000 + 10 - 5, not 3 s later
+    assert tokens.token() == "token-1"
+    clock.now = 1005.0
+    assert tokens.token() == "token-2"
+    assert [s.at for s in server.seen] == [1000.0, 1005.0]
+
+
+def test_production_uses_the_monotonic_clock_and_a_real_sleep() -> None:
+    # what the virtual-time tests replace: streams/base.py builds the provider with these
+    defaults = inspect.signature(TokenProvider).parameters
+    assert defaults["clock"].default is time.monotonic
+    assert defaults["sleep"].default is time.sleep
 
 
 def test_missing_expires_in_assumes_the_shortest_genesys_lifetime(
-    server: TokenServer, clock: FakeClock
+    server: TokenServer, clock: VirtualTime
 ) -> None:
     server.script = [Reply(body={"access_token": "abc"})]
     tokens = provider(server.url, clock, refresh_margin_s=60)
@@ -225,8 +305,11 @@ def test_missing_expires_in_assumes_the_shortest_genesys_lifetime(
 
 
 def test_concurrent_first_callers_share_one_fetch(server: TokenServer) -> None:
-    server.delay_s = 0.2
     tokens = provider(server.url)
+    lock = watch_lock(tokens)
+    held: list[bool] = []
+    # the fetch is answered only once the 7 other callers wait for it
+    server.hold = lambda: held.append(lock.wait_for_waiters(7))
     results: list[str] = []
     barrier = threading.Barrier(8)
 
@@ -239,6 +322,7 @@ def test_concurrent_first_callers_share_one_fetch(server: TokenServer) -> None:
         t.start()
     for t in threads:
         t.join(10)
+    assert held == [True]
     assert results == ["token-1"] * 8
     assert server.requests == 1
 
@@ -246,7 +330,10 @@ def test_concurrent_first_callers_share_one_fetch(server: TokenServer) -> None:
 def test_invalidate_from_8_threads_after_the_same_401_refetches_once(server: TokenServer) -> None:
     tokens = provider(server.url)
     stale = tokens.token()
-    server.delay_s = 0.05
+    lock = watch_lock(tokens)
+    held: list[bool] = []
+    # the refetch is answered only once the 7 other callers wait (to invalidate or to read)
+    server.hold = lambda: held.append(lock.wait_for_waiters(7))
     barrier = threading.Barrier(8)
     results: list[str] = []
 
@@ -260,6 +347,7 @@ def test_invalidate_from_8_threads_after_the_same_401_refetches_once(server: Tok
         t.start()
     for t in threads:
         t.join(10)
+    assert held == [True]
     assert results == ["token-2"] * 8
     assert server.requests == 2
     assert tokens.fetches == 2
@@ -281,7 +369,7 @@ def test_invalidating_an_older_token_keeps_the_current_one(server: TokenServer) 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
 def test_rejected_credentials_fail_fast_without_the_secret(
-    server: TokenServer, clock: FakeClock, status: int, caplog: pytest.LogCaptureFixture
+    server: TokenServer, clock: VirtualTime, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.script = [
@@ -296,7 +384,7 @@ def test_rejected_credentials_fail_fast_without_the_secret(
     assert "\n" not in message
     assert SECRET not in message and SECRET not in caplog.text
     assert server.requests == 1  # no retry storm
-    assert clock.slept == []
+    assert clock.sleeps == []
 
 
 def test_an_echoed_secret_in_the_error_body_is_masked(server: TokenServer) -> None:
@@ -308,7 +396,7 @@ def test_an_echoed_secret_in_the_error_body_is_masked(server: TokenServer) -> No
 
 
 def test_429_on_the_token_endpoint_waits_retry_after_then_succeeds(
-    server: TokenServer, clock: FakeClock
+    server: TokenServer, clock: VirtualTime
 ) -> None:
     body = {
         "message": "Rate limit exceeded the maximum. Retry the request in [7] seconds",
@@ -318,19 +406,21 @@ def test_429_on_the_token_endpoint_waits_retry_after_then_succeeds(
     server.script = [Reply(429, body, {"Retry-After": "7"}), Reply(429, body, {"Retry-After": "2"})]
     tokens = provider(server.url, clock)
     assert tokens.token() == "token-1"
-    assert clock.slept == [7.0, 2.0]
-    assert server.requests == 3
+    assert clock.sleeps == [7.0, 2.0]
+    assert [s.at for s in server.seen] == [1000.0, 1007.0, 1009.0]  # each retry right on time
 
 
-def test_429_retry_after_is_honoured_in_real_time(server: TokenServer) -> None:
+def test_429_retry_after_is_waited_before_the_retry_is_sent(
+    server: TokenServer, clock: VirtualTime
+) -> None:
     server.script = [Reply(429, {"code": "too.many.requests"}, {"Retry-After": "1"})]
-    started = time.monotonic()
-    assert provider(server.url).token() == "token-1"
-    assert time.monotonic() - started >= 0.95
+    assert provider(server.url, clock).token() == "token-1"
+    assert clock.sleeps == [1.0]
+    assert [s.at for s in server.seen] == [1000.0, 1001.0]
 
 
 def test_server_errors_are_retried_with_growing_backoff(
-    server: TokenServer, clock: FakeClock
+    server: TokenServer, clock: VirtualTime
 ) -> None:
     server.script = [
         Reply(503, {"code": "service.unavailable"}),
@@ -341,13 +431,15 @@ def test_server_errors_are_retried_with_growing_backoff(
     tokens = provider(server.url, clock, backoff_base_s=1.0, backoff_cap_s=30.0)
     assert tokens.token() == "token-1"
     assert server.requests == 5
-    assert len(clock.slept) == 4
-    for attempt, slept in enumerate(clock.slept):
+    assert len(clock.sleeps) == 4
+    for attempt, slept in enumerate(clock.sleeps):
         assert 0.5 * 2**attempt <= slept <= 2**attempt
+    gaps = [b.at - a.at for a, b in itertools.pairwise(server.seen)]
+    assert gaps == pytest.approx(clock.sleeps)  # each retry sent right after its backoff
 
 
 def test_persistent_server_errors_end_in_one_line_auth_error(
-    server: TokenServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    server: TokenServer, clock: VirtualTime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.script = [Reply(500, {"code": "internal.server.error"})] * 10
@@ -360,7 +452,7 @@ def test_persistent_server_errors_end_in_one_line_auth_error(
     assert SECRET not in caplog.text + str(info.value)
 
 
-def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
+def test_connection_refused_is_retried_then_reported(clock: VirtualTime) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -369,16 +461,23 @@ def test_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
         tokens.token()
     assert "giving up after 3 tries" in str(info.value)
     assert "ConnectionError ([Errno 111] Connection refused)" in str(info.value)
-    assert len(clock.slept) == 2
+    assert len(clock.sleeps) == 2
 
 
-def test_a_hanging_token_endpoint_times_out_and_is_retried(server: TokenServer) -> None:
-    server.script = [Reply(delay_s=1.5, body={"access_token": "late", "expires_in": 60})]
+def test_a_hanging_token_endpoint_times_out_and_is_retried(
+    server: TokenServer, clock: VirtualTime
+) -> None:
+    # the one real wait of the file: the socket deadline (1 s: the retry's real answer must
+    # come within it even on a loaded machine)
+    server.script = [Reply(hang=True)]
     tokens = TokenProvider(
-        server.url, CLIENT_ID, SECRET, requests.Session(), 0.3, sleep=lambda s: None
+        server.url, CLIENT_ID, SECRET, requests.Session(), 1.0, clock=clock.clock, sleep=clock.sleep
     )
     assert tokens.token() == "token-1"
     assert server.requests == 2
+    [backoff] = clock.sleeps  # one backoff, jittered in the upper half of 1 s
+    assert 0.5 <= backoff <= 1.0
+    assert server.seen[1].at - server.seen[0].at == pytest.approx(backoff)
 
 
 def test_repr_of_the_provider_shows_neither_secret_nor_token(server: TokenServer) -> None:
@@ -388,7 +487,7 @@ def test_repr_of_the_provider_shows_neither_secret_nor_token(server: TokenServer
 
 
 def test_after_a_definitive_failure_other_workers_get_the_error_without_new_requests(
-    server: TokenServer, clock: FakeClock
+    server: TokenServer, clock: VirtualTime
 ) -> None:
     server.script = [Reply(401, {"error": "invalid_client"})]
     tokens = provider(server.url, clock)

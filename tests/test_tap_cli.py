@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 import typing as t
@@ -513,6 +517,37 @@ def _messages(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+#: write(2)'s number in /proc/<pid>/syscall
+_WRITE_SYSCALL = {"x86_64": "1", "aarch64": "64"}.get(platform.machine())
+
+
+def _blocked_writing(proc: subprocess.Popen[bytes]) -> bool:
+    """``proc`` is stuck writing to its stdout pipe: the pipe is at least half full and (where
+    Linux shows it) the main thread waits in write(2) on fd 1."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    queued = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, queued)
+    capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) if hasattr(fcntl, "F_GETPIPE_SZ") else 16384
+    if queued[0] < capacity // 2:
+        return False
+    try:
+        fields = Path(f"/proc/{proc.pid}/syscall").read_text().split()
+    except OSError:  # no /proc: the full pipe is the evidence
+        return True
+    return _WRITE_SYSCALL is None or fields[:2] == [_WRITE_SYSCALL, "0x1"]
+
+
+def _wait_until_blocked_writing(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Poll (a real process: no clock to inject) until ``proc`` blocks on its stdout pipe."""
+    deadline = time.monotonic() + timeout_s
+    while not _blocked_writing(proc):
+        assert proc.poll() is None, "the run ended before the signal: too little data"
+        if time.monotonic() > deadline:
+            pytest.fail(f"the tap did not block writing to the stalled pipe within {timeout_s} s")
+        time.sleep(0.01)
+
+
 def test_a_meltano_state_payload_is_unwrapped_with_a_warning(
     genesys_sim: t.Any, tmp_path: Path
 ) -> None:
@@ -590,8 +625,7 @@ def test_a_stop_signal_ends_a_run_blocked_on_a_slow_target(
             seen.append(raw)
             if raw.startswith(b'{"type":"STATE"') and b'"replication_key_value"' in raw:
                 break
-        time.sleep(3)  # the tap fills the pipe and blocks writing to it
-        assert proc.poll() is None, "the run ended before the signal: too little data"
+        _wait_until_blocked_writing(proc)  # the tap fills the pipe and blocks writing to it
         sent = time.monotonic()
         proc.send_signal(signum)
         try:
@@ -603,6 +637,8 @@ def test_a_stop_signal_ends_a_run_blocked_on_a_slow_target(
         elapsed = time.monotonic() - sent
         rest = proc.stdout.read()
     assert returncode == code
+    # a real process and a real signal: "at once" gets a generous wall bound (the exit takes
+    # well under 1 s) that load cannot break; a run waiting for its stalled write never ends
     assert elapsed < 10
     last_line = (tmp_path / "stderr.txt").read_text().strip().splitlines()[-1]
     name = signal.Signals(signum).name

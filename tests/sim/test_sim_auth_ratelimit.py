@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 import requests
 
+from genesys_sim.ratelimit import RateLimiter
 from tests.sim.helpers import DAY, QUERY, Client, error_ok
+from tests.virtual_time import VirtualTime
 
 
 def _token(sim, auth=("sim-client", "sim-secret"), data=None):
@@ -138,10 +139,16 @@ def test_over_the_limit_is_429_with_retry_after_and_normalized_body(genesys_sim)
 
 def test_limit_is_per_token_and_window_resets(genesys_sim):
     sim = genesys_sim(rate_limit_per_minute=2, rate_limit_window_s=1)
+    vt = VirtualTime()  # the limiter's monotonic clock, moved by hand instead of slept
+    sim.app.limiter = RateLimiter(sim.app.config, monotonic=vt.clock)
     a, b = Client(sim), Client(sim)
     assert [a.query(page_size=1).status_code for _ in range(3)] == [200, 200, 429]
     assert b.query(page_size=1).status_code == 200
-    time.sleep(1.05)
+    vt.now = 0.999
+    refused = a.query(page_size=1)
+    assert refused.status_code == 429  # the window is still the first one
+    assert refused.headers["Retry-After"] == "1"
+    vt.now = 1.0  # exactly one window later: a new window
     assert a.query(page_size=1).status_code == 200
 
 
