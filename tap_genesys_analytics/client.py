@@ -140,8 +140,11 @@ class GenesysClient:
             "POST", path, json=body, what=what, on_send=on_send, permission=permission
         )
 
-    def get_conversations(self, ids: Sequence[str], *, what: str) -> list[dict[str, Any]]:
-        """Current records of ``ids`` through the multi-get, in batches.
+    def get_conversations(
+        self, ids: Sequence[str], *, what: str, on_send: Callable[[], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Current records of ``ids`` through the multi-get, in batches (``on_send``: called
+        for every request sent, as in :meth:`request`).
 
         The largest batch the API takes is undocumented: start at :data:`MULTIGET_BATCH` and
         halve it for the rest of the run when the API answers 400 to a batch of that size.
@@ -157,6 +160,7 @@ class GenesysClient:
                     MULTIGET_PATH,
                     params={"id": ",".join(batch)},
                     what=f"{what} (multi-get of {len(batch)} ids)",
+                    on_send=on_send,
                     refused_ok=len(batch) > 1,
                 )
             except RequestRefused:

@@ -173,9 +173,12 @@ def test_a_job_failing_every_time_stops_the_run_naming_its_interval(sim, in_flig
 
 def test_crash_mid_job_resumes_from_the_last_finished_window(sim):
     # the first job (two days, ~150 a day, 100 a page) fails for good on its third page:
-    # its first window was emitted, its second not
+    # its first window was emitted, its second not (one job at a time: the fault counts
+    # results requests of every job, and several jobs' results are otherwise read at once)
     sim.faults.add("status", status=500, target="jobs_results", on=(3, 4, 5))
-    first = run_tap(config(sim, job_max_windows=2, job_page_size=100, max_retries=2))
+    first = run_tap(
+        config(sim, job_max_windows=2, job_page_size=100, max_retries=2, max_concurrent_jobs=1)
+    )
     assert first.error is not None and "results" in str(first.error)
     state = first.final_state
     bookmark = state["bookmarks"]["conversation_details"]["replication_key_value"]
