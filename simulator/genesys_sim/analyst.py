@@ -1,9 +1,10 @@
 """The analyst-table endpoints (user details, reference lists), permissions and their ground truth.
 
-``AnalystApi.handle`` is called by ``api.SimApp`` for every authenticated ``/api/v2`` request
-after auth, rate limiting and pre-response faults: it answers 403 for endpoints named in the
-``forbidden_endpoints`` switch (any endpoint, conversation ones included) and serves its own
-routes; other paths return ``None``. ``control`` serves ``/_sim/analyst/*``.
+``api.SimApp`` calls ``AnalystApi.check_allowed`` for every authenticated ``/api/v2`` request
+after auth, rate limiting and refusal faults: it answers 403 for endpoints named in the
+``forbidden_endpoints`` switch (any endpoint, conversation ones included). The user-details
+query and the reference lists are routed (``routes.py``) to ``user_details`` and ``listing``.
+``control`` serves ``/_sim/analyst/*``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def check_endpoint_names(names: tuple[str, ...] | list[str]) -> None:
 
 
 def missing_permissions(name: str) -> ApiError:
-    perms = ", ".join(ENDPOINTS[name][1])
+    _pattern, permissions = ENDPOINTS[name]
+    perms = ", ".join(permissions)
     return ApiError(
         403,
         "missing.any.permissions",
@@ -89,29 +91,27 @@ class AnalystApi:
         self.status = StatusHistory(data)
         self.users = UserDetails(data, self.status, self.reference)
 
-    def handle(
-        self, method: str, target: str, path: str, body: bytes, now_ms: int
-    ) -> tuple[int, bytes] | None:
-        """(status, JSON body) for an analyst route; None for other paths; raises ApiError."""
+    def check_allowed(self, path: str) -> None:
+        """403 for an endpoint named in the ``forbidden_endpoints`` switch (any API path)."""
         forbidden = self.data.config.forbidden_endpoints
         if forbidden:
             name = endpoint_name(path)
             if name is not None and name in forbidden:
                 raise missing_permissions(name)
-        if path == USER_QUERY_PATH:
-            _method(method, "POST")
-            try:
-                payload = json.loads(body or b"null")
-            except ValueError as exc:
-                raise bad_request("The request body could not be parsed as JSON.") from exc
-            q = validate_user_query(payload, self.data.config)
-            return 200, _dump(self.users.page(q, now_ms))
-        table = PATH_TABLES.get(path)
-        if table is not None:
-            _method(method, "GET")
-            params = {k: ",".join(v) for k, v in parse_qs(urlsplit(target).query).items()}
-            return 200, _dump(self.reference.listing(table, params, now_ms))
-        return None
+
+    def user_details(self, body: bytes, now_ms: int) -> bytes:
+        """``POST /api/v2/analytics/users/details/query``: one page (raises ApiError)."""
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError as exc:
+            raise bad_request("The request body could not be parsed as JSON.") from exc
+        q = validate_user_query(payload, self.data.config)
+        return _dump(self.users.page(q, now_ms))
+
+    def listing(self, path: str, target: str, now_ms: int) -> bytes:
+        """``GET`` of a reference list path (``PATH_TABLES``): one page (raises ApiError)."""
+        params = {k: ",".join(v) for k, v in parse_qs(urlsplit(target).query).items()}
+        return _dump(self.reference.listing(PATH_TABLES[path], params, now_ms))
 
     # ------------------------------------------------------------------ ground truth
     def ground_truth_users_details(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
@@ -140,11 +140,6 @@ class AnalystApi:
             return err.status, _dump(err.body(correlation_id()))
         except (ValueError, TypeError, KeyError) as exc:
             return 400, _dump(bad_request(f"{path}: {exc}").body(correlation_id()))
-
-
-def _method(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise ApiError(405, "method.not.allowed", f"Method {method} is not allowed here.")
 
 
 def _dump(obj: Any) -> bytes:

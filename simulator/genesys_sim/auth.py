@@ -6,6 +6,7 @@ import base64
 import binascii
 import secrets
 import threading
+from typing import NamedTuple
 from urllib.parse import parse_qs
 
 from genesys_sim.clock import SimClock
@@ -20,13 +21,20 @@ class OAuthError(Exception):
         self.body = oauth_error(error, description)
 
 
+class Grant(NamedTuple):
+    """What an issued token stands for."""
+
+    client_id: str
+    expires_s: float  # epoch seconds on the simulated clock
+
+
 class TokenStore:
     """Issued bearer tokens with their expiry instant on the simulated clock."""
 
     def __init__(self, config: SimConfig, clock: SimClock) -> None:
         self.config, self.clock = config, clock
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (client id, expires epoch s)
+        self._tokens: dict[str, Grant] = {}
 
     def issue(self, authorization: str | None, form: bytes) -> dict[str, object]:
         """Handle ``POST /oauth/token``; returns the token response or raises OAuthError."""
@@ -46,7 +54,7 @@ class TokenStore:
         token = secrets.token_urlsafe(32)
         lifetime = int(self.config.token_lifetime_s)
         with self._lock:
-            self._tokens[token] = (client_id, self.clock.now().timestamp() + lifetime)
+            self._tokens[token] = Grant(client_id, self.clock.now().timestamp() + lifetime)
         return {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
 
     def check(self, authorization: str | None) -> str:
@@ -64,7 +72,7 @@ class TokenStore:
         token = authorization[7:].strip()
         with self._lock:
             entry = self._tokens.get(token)
-        if entry is None or entry[1] <= self.clock.now().timestamp():
+        if entry is None or entry.expires_s <= self.clock.now().timestamp():
             raise ApiError(401, "bad.credentials", "Invalid login credentials.")
         return token
 
@@ -72,7 +80,7 @@ class TokenStore:
         """The OAuth client id a token was issued to ("" if unknown)."""
         with self._lock:
             entry = self._tokens.get(token)
-        return entry[0] if entry else ""
+        return entry.client_id if entry else ""
 
     def revoke_all(self) -> int:
         with self._lock:

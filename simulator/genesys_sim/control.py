@@ -104,12 +104,12 @@ def _dispatch(app: ControlledApp, method: str, path: str, payload: Any) -> Any:
         }
         if payload.get("idsOnly"):
             rows = app.ground_truth_rows(start, end, **filters)
-            return {"count": len(rows), "conversationIds": [r[13] for r in rows]}
+            return {"count": len(rows), "conversationIds": [r.conversation_id for r in rows]}
         convs = app.ground_truth(start, end, **filters)
         return {"count": len(convs), "conversations": convs}
     if route == ("POST", "/_sim/open_conversations"):
         start, end = to_ms(parse_time(payload["start"])), to_ms(parse_time(payload["end"]))
-        ids = [r[13] for r in app.open_rows(start, end)]
+        ids = [r.conversation_id for r in app.open_rows(start, end)]
         return {"count": len(ids), "conversationIds": ids}
     if route == ("POST", "/_sim/conversations"):
         convs = app.conversations_by_id(list(dict.fromkeys(payload["ids"])))

@@ -1,9 +1,9 @@
 """Deterministic, lazy conversation data.
 
-Per UTC day, a cheap *skeleton* (one tuple per conversation: timing, media, queue, agent, wrap-up
-code, ids) is generated from ``(seed, day)``. Full JSON records (participants, sessions, metrics,
-segments; docs/genesys-api.md §3) are rendered only for conversations actually served, from a
-per-conversation seed, as seen at a given simulated "now" (ongoing, late wrap-up).
+Per UTC day, a cheap *skeleton* (one ``Row`` per conversation: timing, media, queue, agent,
+wrap-up code, ids) is generated from ``(seed, day)``. Full JSON records (participants, sessions,
+metrics, segments; docs/genesys-api.md §3) are rendered only for conversations actually served,
+from a per-conversation seed, as seen at a given simulated "now" (ongoing, late wrap-up).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from genesys_sim.config import SimConfig
 from genesys_sim.org import OrgHistory
@@ -31,25 +31,52 @@ HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 19, 18, 16, 17, 18, 17, 15, 12, 
 WEEKDAY_FACTOR = (1.15, 1.1, 1.1, 1.05, 1.0, 0.45, 0.4)
 SYSTEM_WRAPUP = "ININ-WRAP-UP-TIMEOUT"
 
-# skeleton tuple layout
-(
-    S_START,
-    S_IVR,
-    S_WAIT,
-    S_TALK,
-    S_ACW,
-    S_LATEU,
-    S_MEDIA,
-    S_DIR,
-    S_QUEUE,
-    S_USER,
-    S_WRAP,
-    S_DIV,
-    S_SEED,
-    S_ID,
-) = range(14)
 
-Row = tuple[Any, ...]
+class Row(NamedTuple):
+    """One conversation's skeleton: everything its record is rendered from (still a tuple:
+    hashable, picklable, ordered like one)."""
+
+    start: int  # conversationStart, ms since epoch
+    ivr: int  # IVR time, ms (0: no IVR)
+    wait: int  # queue wait (outbound: dialing), ms
+    talk: int  # agent interaction, ms (multi-day conversations: the whole span)
+    acw: int  # after-call work, ms
+    late: float  # uniform draw: the wrap-up is late when below ``late_wrapup_fraction``
+    media: int  # index into MEDIA
+    direction: int  # index into DIRECTIONS (1: outbound)
+    queue: int  # index into Entities.queues
+    user: int  # index into Entities.users (-1: abandoned, no agent)
+    wrapup: int  # index into Entities.wrapups (-1: no agent)
+    division: int  # index into Entities.divisions
+    seed: int  # the record's own RNG seed
+    conversation_id: str
+
+
+class Segment(NamedTuple):
+    """One planned segment of a participant (``DataSet.plan``)."""
+
+    segment_type: str
+    start: int
+    end: int
+    disconnect_type: str | None
+    queue_id: str | None
+    wrapup_code: str | None
+
+
+#: (purpose, segments) per participant
+Plan = list[tuple[str, list[Segment]]]
+
+
+class Queue(NamedTuple):
+    id: str
+    name: str
+    division: int  # index into Entities.divisions
+
+
+class Agent(NamedTuple):
+    id: str
+    name: str
+    team_id: str
 
 
 @lru_cache(maxsize=8192)
@@ -93,8 +120,8 @@ class Entities:
     """Org reference data: divisions, queues, agents, wrap-up codes, flows, edges."""
 
     divisions: tuple[str, ...]
-    queues: tuple[tuple[str, str, int], ...]  # (id, name, division index)
-    users: tuple[tuple[str, str, str], ...]  # (id, name, team id)
+    queues: tuple[Queue, ...]
+    users: tuple[Agent, ...]
     wrapups: tuple[str, ...]  # last one is the system timeout code
     flows: dict[str, tuple[str, str]]  # flowType -> (id, name)
     edges: tuple[str, ...]
@@ -117,12 +144,12 @@ class Entities:
             "Escalations",
             "Spanish",
         )
-        queues = tuple((new_uuid(rng), name, i % 3) for i, name in enumerate(queue_names))
+        queues = tuple(Queue(new_uuid(rng), name, i % 3) for i, name in enumerate(queue_names))
         teams = [new_uuid(rng) for _ in range(8)]
         first = ("Ana", "Ben", "Chloe", "Dev", "Eva", "Finn", "Gia", "Hugo", "Ines", "Jon")
         last = ("Smith", "Garcia", "Chen", "Novak", "Okafor", "Rossi", "Kim", "Berg")
         users = tuple(
-            (new_uuid(rng), f"{first[i % 10]} {last[(i // 10) % 8]} {i}", teams[i % 8])
+            Agent(new_uuid(rng), f"{first[i % 10]} {last[(i // 10) % 8]} {i}", teams[i % 8])
             for i in range(150)
         )
         wrapups = (*(new_uuid(rng) for _ in range(24)), SYSTEM_WRAPUP)
@@ -153,6 +180,7 @@ def _generate_day(
     medias = rng.choices(range(len(MEDIA)), cum_weights=media_cum, k=volume)
     rows: list[Row] = []
     rand, randint, expo, lognorm = rng.random, rng.randint, rng.expovariate, rng.lognormvariate
+    make_row = Row._make  # from a tuple: a third of the cost of Row(...) (150,000 rows a day)
     for start, media in zip(starts, medias, strict=False):
         u = rand()
         outbound = (media == 0 and u < 0.2) or (media == 2 and u < 0.1) or (media == 3 and u < 0.15)
@@ -194,21 +222,23 @@ def _generate_day(
         if org is not None:  # closed queues receive no later conversations
             queue = org.queue_at(queue, start, n_queues)
         rows.append(
-            (
-                start,
-                ivr,
-                wait,
-                talk,
-                acw,
-                rand(),
-                media,
-                int(outbound),
-                queue,
-                user,
-                wrap,
-                ents.queues[queue][2],
-                rng.getrandbits(63),
-                new_uuid(rng),
+            make_row(
+                (
+                    start,
+                    ivr,
+                    wait,
+                    talk,
+                    acw,
+                    rand(),
+                    media,
+                    int(outbound),
+                    queue,
+                    user,
+                    wrap,
+                    ents.queues[queue].division,
+                    rng.getrandbits(63),
+                    new_uuid(rng),
+                )
             )
         )
     return rows
@@ -224,11 +254,11 @@ def _stretch(rows: list[Row], fraction: float, max_days: int) -> list[Row]:
     RNG, so every other conversation is unchanged)."""
     out = []
     for row in rows:
-        if row[S_MEDIA] in (2, 3) and row[S_USER] >= 0:
-            h = (row[S_SEED] * _GOLDEN) & _MASK64
+        if row.media in (2, 3) and row.user >= 0:
+            h = (row.seed * _GOLDEN) & _MASK64
             if (h >> 40) / (1 << 24) < fraction:
                 span = DAY_MS + int(((h >> 8) & 0xFFFFFF) / (1 << 24) * (max_days - 1) * DAY_MS)
-                out.append((*row[:S_TALK], span, *row[S_TALK + 1 :]))
+                out.append(row._replace(talk=span))
                 continue
         out.append(row)
     return out
@@ -303,21 +333,21 @@ class DataSet:
     # ------------------------------------------------------------- derived timing
     @staticmethod
     def answer_ms(row: Row) -> int:
-        return row[S_START] + row[S_IVR] + row[S_WAIT]
+        return row.start + row.ivr + row.wait
 
     @staticmethod
     def end_ms(row: Row) -> int:
-        return row[S_START] + row[S_IVR] + row[S_WAIT] + row[S_TALK]
+        return row.start + row.ivr + row.wait + row.talk
 
     def wrap_visible_ms(self, row: Row) -> int | None:
         """When the wrap-up segment becomes visible (None: no agent, no wrap-up)."""
-        if row[S_USER] < 0:
+        if row.user < 0:
             return None
-        done = self.end_ms(row) + row[S_ACW]
+        done = self.end_ms(row) + row.acw
         fraction = self.config.late_wrapup_fraction
-        if fraction > 0 and row[S_LATEU] < fraction:
+        if fraction > 0 and row.late < fraction:
             delay = self.config.late_wrapup_delay_s * 1000
-            done += int(delay * (0.5 + row[S_LATEU] / fraction))
+            done += int(delay * (0.5 + row.late / fraction))
         return done
 
     def final_ms(self, row: Row) -> int:
@@ -326,85 +356,58 @@ class DataSet:
         return max(self.end_ms(row), wrap or 0)
 
     # ------------------------------------------------------------------ plan
-    def plan(self, row: Row) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    def plan(self, row: Row) -> Plan:
         """Participants and their segments, without decoration.
 
-        Returns [(purpose, [(segmentType, start, end, disconnectType, queueId, wrapUpCode)])].
         The wrap-up segment's ``start`` is its visibility instant handled by ``visible_segments``.
         """
         ents = self.entities
-        start, ivr, answer, end = row[S_START], row[S_IVR], self.answer_ms(row), self.end_ms(row)
-        queue_id = ents.queues[row[S_QUEUE]][0]
-        outbound = row[S_DIR] == 1
-        abandoned = row[S_USER] < 0
-        parts: list[tuple[str, list[tuple[Any, ...]]]] = []
+        start, ivr, answer, end = row.start, row.ivr, self.answer_ms(row), self.end_ms(row)
+        queue_id = ents.queues[row.queue].id
+        outbound = row.direction == 1
+        abandoned = row.user < 0
+        parts: Plan = []
         cust_start = answer if outbound else start
-        parts.append(
-            (
-                "customer",
-                [
-                    (
-                        "interact",
-                        cust_start,
-                        end,
-                        "peer" if abandoned or row[S_SEED] % 2 else "endpoint",
-                        None,
-                        None,
-                    )
-                ],
-            )
-        )
+        customer_end = "peer" if abandoned or row.seed % 2 else "endpoint"
+        parts.append(("customer", [Segment("interact", cust_start, end, customer_end, None, None)]))
         if ivr:
-            parts.append(("ivr", [("ivr", start, start + ivr, "transfer", None, None)]))
+            parts.append(("ivr", [Segment("ivr", start, start + ivr, "transfer", None, None)]))
         if not outbound:
-            acd_start = start + ivr
+            acd_end = "peer" if abandoned else "transfer"
             parts.append(
-                (
-                    "acd",
-                    [
-                        (
-                            "interact",
-                            acd_start,
-                            answer,
-                            "peer" if abandoned else "transfer",
-                            queue_id,
-                            None,
-                        )
-                    ],
-                )
+                ("acd", [Segment("interact", start + ivr, answer, acd_end, queue_id, None)])
             )
         if not abandoned:
-            segs: list[tuple[Any, ...]] = []
+            segs: list[Segment] = []
             if outbound:
-                segs.append(("dialing", start, answer, None, queue_id, None))
+                segs.append(Segment("dialing", start, answer, None, queue_id, None))
             else:
-                alert = min(row[S_WAIT], 3_000 + row[S_SEED] % 12_000)
-                segs.append(("alert", answer - alert, answer, None, queue_id, None))
-            hold = MEDIA[row[S_MEDIA]] == "voice" and (row[S_SEED] >> 3) % 4 == 0
+                alert = min(row.wait, 3_000 + row.seed % 12_000)
+                segs.append(Segment("alert", answer - alert, answer, None, queue_id, None))
+            hold = MEDIA[row.media] == "voice" and (row.seed >> 3) % 4 == 0
             if hold:
-                talk = row[S_TALK]
-                h1 = answer + talk * (2 + (row[S_SEED] >> 5) % 4) // 10
+                talk = row.talk
+                h1 = answer + talk * (2 + (row.seed >> 5) % 4) // 10
                 h2 = h1 + talk // 10
-                segs.append(("interact", answer, h1, None, queue_id, None))
-                segs.append(("hold", h1, h2, None, queue_id, None))
-                segs.append(("interact", h2, end, "client", queue_id, None))
+                segs.append(Segment("interact", answer, h1, None, queue_id, None))
+                segs.append(Segment("hold", h1, h2, None, queue_id, None))
+                segs.append(Segment("interact", h2, end, "client", queue_id, None))
             else:
-                segs.append(("interact", answer, end, "client", queue_id, None))
-            wrap_code = ents.wrapups[row[S_WRAP]]
-            segs.append(("wrapup", end, end + row[S_ACW], None, queue_id, wrap_code))
+                segs.append(Segment("interact", answer, end, "client", queue_id, None))
+            wrap_code = ents.wrapups[row.wrapup]
+            segs.append(Segment("wrapup", end, end + row.acw, None, queue_id, wrap_code))
             parts.append(("agent", segs))
         return parts
 
-    def visible_segments(self, row: Row, now_ms: int) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        """The plan as seen at ``now_ms`` (only segments that have started; wrap-up when due)."""
+    def visible_segments(self, row: Row, now_ms: int, plan: Plan | None = None) -> Plan:
+        """The plan as seen at ``now_ms`` (only segments that have started; wrap-up when due).
+        ``plan``: the row's plan, when the caller has it already."""
         wrap_at = self.wrap_visible_ms(row)
+        wrap_seen = wrap_at is not None and now_ms >= wrap_at
         out = []
-        for purpose, segs in self.plan(row):
+        for purpose, segs in self.plan(row) if plan is None else plan:
             seen = [
-                s
-                for s in segs
-                if (s[0] == "wrapup" and wrap_at is not None and now_ms >= wrap_at)
-                or (s[0] != "wrapup" and s[1] <= now_ms)
+                s for s in segs if (wrap_seen if s.segment_type == "wrapup" else s.start <= now_ms)
             ]
             if seen:
                 out.append((purpose, seen))
@@ -413,9 +416,9 @@ class DataSet:
     def segment_dims(self, row: Row, now_ms: int) -> list[dict[str, str | None]]:
         """Fast filter view: one dict of common dimensions per visible segment."""
         ents = self.entities
-        media = MEDIA[row[S_MEDIA]]
-        direction = DIRECTIONS[row[S_DIR]]
-        user_id = ents.users[row[S_USER]][0] if row[S_USER] >= 0 else None
+        media = MEDIA[row.media]
+        direction = DIRECTIONS[row.direction]
+        user_id = ents.users[row.user].id if row.user >= 0 else None
         dims = []
         for purpose, segs in self.visible_segments(row, now_ms):
             for seg_type, _s, seg_end, disc, queue_id, wrap in segs:
@@ -435,14 +438,14 @@ class DataSet:
         return dims
 
     def conversation_dims(self, row: Row, now_ms: int) -> dict[str, str | None]:
-        outbound = row[S_DIR] == 1
+        outbound = row.direction == 1
         return {
-            "conversationId": row[S_ID],
-            "originatingDirection": DIRECTIONS[row[S_DIR]],
-            "divisionId": self.entities.divisions[row[S_DIV]],
+            "conversationId": row.conversation_id,
+            "originatingDirection": DIRECTIONS[row.direction],
+            "divisionId": self.entities.divisions[row.division],
             "conversationInitiator": "agent" if outbound else "customer",
             "customerParticipation": "true",
-            "conversationStart": iso(row[S_START]),
+            "conversationStart": iso(row.start),
             "conversationEnd": iso(self.end_ms(row)) if self.end_ms(row) <= now_ms else None,
         }
 
@@ -463,9 +466,9 @@ class _Renderer:
         self.data, self.row, self.now = data, row, now_ms
         self.ents = data.entities
         self.attrs = with_attributes
-        self.rng = random.Random(row[S_SEED])
-        self.media = MEDIA[row[S_MEDIA]]
-        self.direction = DIRECTIONS[row[S_DIR]]
+        self.rng = random.Random(row.seed)
+        self.media = MEDIA[row.media]
+        self.direction = DIRECTIONS[row.direction]
         self.end = data.end_ms(row)
         self.ended = self.end <= now_ms
 
@@ -486,21 +489,22 @@ class _Renderer:
         mos = round(3.6 + rng.random() * 0.85, 2)
         rfactor = round(70 + rng.random() * 22, 1)
         conv: dict[str, Any] = {
-            "conversationId": row[S_ID],
-            "conversationStart": iso(row[S_START]),
+            "conversationId": row.conversation_id,
+            "conversationStart": iso(row.start),
         }
         if self.ended:
             conv["conversationEnd"] = iso(self.end)
-        conv["conversationInitiator"] = "agent" if row[S_DIR] == 1 else "customer"
+        conv["conversationInitiator"] = "agent" if row.direction == 1 else "customer"
         conv["customerParticipation"] = True
-        conv["divisionIds"] = [self.ents.divisions[row[S_DIV]]]
+        conv["divisionIds"] = [self.ents.divisions[row.division]]
         if self.media == "voice" and self.ended:
             conv["mediaStatsMinConversationMos"] = mos
             conv["mediaStatsMinConversationRFactor"] = rfactor
         conv["originatingDirection"] = self.direction
         participants = []
-        visible = dict(self.data.visible_segments(row, self.now))
-        for purpose, segs in self.data.plan(row):
+        plan = self.data.plan(row)
+        visible = dict(self.data.visible_segments(row, self.now, plan))
+        for purpose, segs in plan:
             part = self.participant(purpose, segs, visible.get(purpose))
             if part is not None:
                 participants.append(part)
@@ -508,11 +512,11 @@ class _Renderer:
         return conv
 
     def participant(
-        self, purpose: str, segs: list[tuple[Any, ...]], visible: list[tuple[Any, ...]] | None
+        self, purpose: str, segs: list[Segment], visible: list[Segment] | None
     ) -> dict[str, Any] | None:
         rng, row, ents = self.rng, self.row, self.ents
         pid, sid = new_uuid(rng), new_uuid(rng)
-        queue_id, queue_name, _div = ents.queues[row[S_QUEUE]]
+        queue_id, queue_name, _div = ents.queues[row.queue]
         extra = rng.random()
         if visible is None:
             return None
@@ -523,8 +527,8 @@ class _Renderer:
             "direction": self.direction,
         }
         metrics: list[tuple[str, int, int]] = []
-        start = segs[0][1]
-        seg_end = max(s[2] for s in segs)
+        start = segs[0].start
+        seg_end = max(s.end for s in segs)
         if purpose == "customer":
             part["participantName"] = (
                 f"Customer {int(extra * 9000) + 1000}"
@@ -567,7 +571,7 @@ class _Renderer:
             part["purpose"] = "acd"
             session["requestedRoutings"] = ["Standard"]
             session["usedRouting"] = "Standard"
-            abandoned = row[S_USER] < 0
+            abandoned = row.user < 0
             metrics += [("nOffered", 1, start), ("tAcd", seg_end - start, seg_end)]
             if abandoned:
                 metrics.append(("tAbandon", seg_end - start, seg_end))
@@ -585,19 +589,19 @@ class _Renderer:
                     "transferType": "ACD",
                 }
         else:  # agent
-            user_id, user_name, team_id = ents.users[row[S_USER]]
+            user_id, user_name, team_id = ents.users[row.user]
             part["participantName"] = user_name
             part["purpose"] = "agent"
             part["teamId"] = team_id
             part["userId"] = user_id
-            answer, end, acw = self.data.answer_ms(row), self.end, row[S_ACW]
-            held = sum(s[2] - s[1] for s in segs if s[0] == "hold")
-            if row[S_DIR] == 1:
+            answer, end, acw = self.data.answer_ms(row), self.end, row.acw
+            held = sum(s.end - s.start for s in segs if s.segment_type == "hold")
+            if row.direction == 1:
                 metrics += [("nOutbound", 1, start), ("tDialing", answer - start, answer)]
             else:
                 metrics += [
-                    ("tAlert", segs[0][2] - segs[0][1], answer),
-                    ("tAnswered", answer - (row[S_START] + row[S_IVR]), answer),
+                    ("tAlert", segs[0].end - segs[0].start, answer),
+                    ("tAnswered", answer - (row.start + row.ivr), answer),
                 ]
             metrics += [
                 ("nConnected", 1, answer),
@@ -614,7 +618,7 @@ class _Renderer:
         if self.media in ("voice", "callback"):
             ani, dnis = (
                 (self.org_addr, self.customer_addr)
-                if row[S_DIR] == 1
+                if row.direction == 1
                 else (self.customer_addr, self.org_addr)
             )
             session.update(
@@ -631,7 +635,7 @@ class _Renderer:
             )
             if self.media == "callback":
                 session["callbackNumbers"] = [self.customer_addr]
-                session["callbackUserName"] = f"Customer {row[S_SEED] % 9000 + 1000}"
+                session["callbackUserName"] = f"Customer {row.seed % 9000 + 1000}"
         elif self.media == "email":
             session.update(
                 {
@@ -674,14 +678,14 @@ class _Renderer:
             }
             if stat_at <= self.now:
                 session["mediaEndpointStats"] = [stat]
-        shown = [m for m in metrics if m[2] <= self.now]
+        shown = [(n, v, e) for n, v, e in metrics if e <= self.now]
         if shown:
             session["metrics"] = [{"emitDate": iso(e), "name": n, "value": v} for n, v, e in shown]
         session["segments"] = [self.segment(s, purpose) for s in visible]
         part["sessions"] = [session]
         return part
 
-    def segment(self, seg: tuple[Any, ...], purpose: str) -> dict[str, Any]:
+    def segment(self, seg: Segment, purpose: str) -> dict[str, Any]:
         seg_type, start, end, disc, queue_id, wrap = seg
         out: dict[str, Any] = {"segmentStart": iso(start)}
         if end <= self.now or seg_type == "wrapup":
@@ -691,20 +695,20 @@ class _Renderer:
         if queue_id and purpose in ("acd", "agent"):
             out["queueId"] = queue_id
         if purpose == "acd":  # routing requirements of the queue (org.py)
-            org, queue = self.data.org, self.row[S_QUEUE]
+            org, queue = self.data.org, self.row.queue
             language = org.queue_language[queue]
             if language is not None:
-                out["requestedLanguageId"] = org.languages[language][0]
+                out["requestedLanguageId"] = org.languages[language].id
             if org.queue_skills[queue]:
                 out["requestedRoutingSkillIds"] = [
-                    org.skills[i][0] for i in org.queue_skills[queue]
+                    org.skills[i].id for i in org.queue_skills[queue]
                 ]
         out["segmentType"] = seg_type
         if self.media == "email" and seg_type == "interact":
-            out["subject"] = f"Case {self.row[S_SEED] % 100000:05d}: order question"
+            out["subject"] = f"Case {self.row.seed % 100000:05d}: order question"
         if wrap:
             out["wrapUpCode"] = wrap
-            if self.row[S_SEED] % 3 == 0:
+            if self.row.seed % 3 == 0:
                 out["wrapUpNote"] = "Customer issue resolved."
         if seg_type == "interact" and purpose in ("customer", "agent"):
             out["conference"] = False

@@ -127,6 +127,7 @@ class FaultInjector:
         self._seed = seed
         self._rng = random.Random(seed)
         self.version = 0
+        self._data: tuple[int, dict[str, FaultRule]] = (-1, {})
 
     def configure(self, *rules: FaultRule | dict[str, Any], seed: int | None = None) -> None:
         """Replace all rules (dicts are accepted, e.g. from the control endpoint)."""
@@ -172,9 +173,15 @@ class FaultInjector:
                     fired.append(rule)
         return fired
 
-    def data_rule(self, kind: str) -> FaultRule | None:
+    def data_rules(self) -> dict[str, FaultRule]:
+        """The first configured rule of each DATA kind: the one that acts (looked up once per
+        rules version)."""
         with self._lock:
-            for rule in self._rules:
-                if rule.kind == kind:
-                    return rule
-        return None
+            version, found = self._data
+            if version != self.version:
+                found = {}
+                for rule in self._rules:
+                    if rule.kind in DATA_KINDS:
+                        found.setdefault(rule.kind, rule)
+                self._data = (self.version, found)
+            return found

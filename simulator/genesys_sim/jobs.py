@@ -21,7 +21,7 @@ from typing import Any
 
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig, parse_time
-from genesys_sim.data import DAY_MS, S_ID, DataSet, Row, iso, to_ms
+from genesys_sim.data import DAY_MS, DataSet, Row, iso, to_ms
 from genesys_sim.errors import ApiError, bad_request, not_found
 from genesys_sim.query import Query, job_candidates, validate_async
 
@@ -48,7 +48,7 @@ class Job:
 
     @property
     def ids(self) -> list[str]:
-        return [r[S_ID] for r in self.rows]
+        return [r.conversation_id for r in self.rows]
 
 
 class JobStore:
@@ -109,7 +109,8 @@ class JobStore:
         self, start: datetime | str, end: datetime | str, **body: Any
     ) -> list[str]:
         """conversationIds a job over [start, end) submitted now would return, in order."""
-        return [r[S_ID] for r in self.ground_truth_rows(start, end, **body)[0]]
+        rows, _view = self.ground_truth_rows(start, end, **body)
+        return [r.conversation_id for r in rows]
 
     def ground_truth(
         self, start: datetime | str, end: datetime | str, **body: Any

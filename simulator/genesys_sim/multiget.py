@@ -11,7 +11,7 @@ import threading
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from genesys_sim.data import S_ID, S_START, DataSet, Row, day_of, to_ms
+from genesys_sim.data import DataSet, Row, day_of, to_ms
 from genesys_sim.errors import bad_request
 
 MULTIGET_PATH = "/api/v2/analytics/conversations/details"
@@ -59,7 +59,7 @@ class ConversationIndex:
         last = day_of(last_ms)
         while self._next_day <= last:
             for row in self.data.day(self._next_day):
-                self._rows[row[S_ID]] = row
+                self._rows[row.conversation_id] = row
             self._next_day += timedelta(days=1)
 
     def lookup(self, ids: list[str], now_ms: int) -> list[Row]:
@@ -69,7 +69,5 @@ class ConversationIndex:
             self._index_until(now_ms)
             rows = [self._rows.get(i) for i in ids]
         return [
-            r
-            for r in rows
-            if r is not None and r[S_START] <= now_ms and self.data.in_range(r[S_START])
+            r for r in rows if r is not None and r.start <= now_ms and self.data.in_range(r.start)
         ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 DAY_MS = 86_400_000
 MARGIN_MS = 3 * DAY_MS  # default: no conversation lasts longer (data.MAX_SPAN_DAYS)
@@ -43,6 +44,13 @@ DELETED_SKILL = len(SKILL_NAMES) - 1  # "Legacy IVR Support": deleted, still req
 DELETED_LANGUAGE = len(LANGUAGE_NAMES) - 1
 
 
+class Named(NamedTuple):
+    """A skill or a language."""
+
+    id: str
+    name: str
+
+
 @dataclass(frozen=True)
 class Departure:
     """An agent or queue that stops at ``at_ms``: ``state`` is what the reference then says."""
@@ -60,8 +68,8 @@ def _uuid(rng: random.Random) -> str:
 class OrgHistory:
     """Skills, languages, per-queue routing requirements and departures of one seed."""
 
-    skills: tuple[tuple[str, str], ...]  # (id, name)
-    languages: tuple[tuple[str, str], ...]  # (id, name)
+    skills: tuple[Named, ...]
+    languages: tuple[Named, ...]
     queue_skills: tuple[tuple[int, ...], ...]  # per queue index: skill indices requested
     queue_language: tuple[int | None, ...]  # per queue index: language index requested
     users_gone: dict[int, Departure]  # user index -> departure
@@ -73,8 +81,8 @@ class OrgHistory:
         cls, seed: int, n_users: int, n_queues: int, origin_ms: int, margin_ms: int = MARGIN_MS
     ) -> OrgHistory:
         rng = random.Random(f"genesys-sim:{seed}:org")
-        skills = tuple((_uuid(rng), name) for name in SKILL_NAMES)
-        languages = tuple((_uuid(rng), name) for name in LANGUAGE_NAMES)
+        skills = tuple(Named(_uuid(rng), name) for name in SKILL_NAMES)
+        languages = tuple(Named(_uuid(rng), name) for name in LANGUAGE_NAMES)
         queue_skills = []
         queue_language: list[int | None] = []
         for q in range(n_queues):

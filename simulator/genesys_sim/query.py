@@ -14,8 +14,6 @@ from typing import Any
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import (
     DAY_MS,
-    S_ID,
-    S_START,
     DataSet,
     Row,
     day_start_ms,
@@ -251,7 +249,8 @@ def _validate_filters(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     filters = body.get(key)
     if filters is None:
         return []
-    model = FILTER_VOCAB[key][0].replace("Predicate", "Filter")
+    predicate_model, _dims, _metrics = FILTER_VOCAB[key]
+    model = predicate_model.replace("Predicate", "Filter")
     if not isinstance(filters, list):
         raise bad_request(f"{key} must be an array.", "bad.request", key)
     for i, flt in enumerate(filters):
@@ -536,7 +535,7 @@ def sync_candidates(data: DataSet, q: Query, now_ms: int, overlap: bool) -> list
         if day_start_ms(day) > now_ms:
             break
         for row in data.day(day):
-            start = row[S_START]
+            start = row.start
             if start > now_ms:
                 break
             if not data.in_range(start):
@@ -559,7 +558,7 @@ def job_candidates(data: DataSet, q: Query, view_ms: int, available_ms: int) -> 
         lower = day_start_ms(days_touched(q.start_ms, q.end_ms)[0])
     for day in days_touched(lower, min(q.end_ms, available_ms + 1)):
         for row in data.day(day):
-            start = row[S_START]
+            start = row.start
             if start > available_ms or start >= q.end_ms:
                 break
             if start < lower or not data.in_range(start):
@@ -582,11 +581,11 @@ def order_rows(data: DataSet, rows: list[Row], q: Query, now_ms: int) -> list[Ro
 
         def end_key(r: Row) -> tuple[int, int, str]:
             end = data.end_ms(r)
-            return (end if end <= now_ms else inf, r[S_START], r[S_ID])
+            return (end if end <= now_ms else inf, r.start, r.conversation_id)
 
         rows = sorted(rows, key=end_key)
     else:
-        rows = sorted(rows, key=lambda r: (r[S_START], r[S_ID]))
+        rows = sorted(rows, key=lambda r: (r.start, r.conversation_id))
     if q.order == "desc":
         rows.reverse()
     return rows

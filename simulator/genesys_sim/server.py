@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from genesys_sim.api import Response, SimApp
+from genesys_sim.api import SimApp
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import to_ms
 from genesys_sim.errors import correlation_id, error_body
 from genesys_sim.faults import FaultInjector
 from genesys_sim.jobs import JobStore
+from genesys_sim.messages import Response
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -257,13 +258,13 @@ class SimServer:
             segment_filters=segment_filters,
             conversation_filters=conversation_filters,
         )
-        return [r[13] for r in rows]
+        return [r.conversation_id for r in rows]
 
     def open_conversation_ids(self, start: datetime | str, end: datetime | str) -> list[str]:
         """Ids of the conversations started in [start, end) that are still open (no
         conversationEnd) at the current simulated clock, ascending by start."""
         rows = self.app.open_rows(to_ms(parse_time(start)), to_ms(parse_time(end)))
-        return [r[13] for r in rows]
+        return [r.conversation_id for r in rows]
 
     def conversations_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
         """The records the multi-get returns for ``ids`` at the current clock (unknown ids and

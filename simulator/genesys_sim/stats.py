@@ -22,7 +22,9 @@ class Stats:
             self._pages = 0
             self._cache_hits = 0
             self._requests = 0
-            self._multiget = [0, 0, 0]  # requests, ids asked, records returned
+            self._multiget_requests = 0
+            self._multiget_ids = 0  # ids asked
+            self._multiget_records = 0  # records returned
             self._streams: dict[str, dict[str, int]] = {}
 
     def request(self, path: str, status: int) -> None:
@@ -52,9 +54,9 @@ class Stats:
 
     def multiget(self, ids: int, records: int) -> None:
         with self._lock:
-            self._multiget[0] += 1
-            self._multiget[1] += ids
-            self._multiget[2] += records
+            self._multiget_requests += 1
+            self._multiget_ids += ids
+            self._multiget_records += records
 
     def stream_end(self, kind: str, how: str) -> None:
         """A streamed body (trickle/oversize) ended: complete, client_closed or max_hang."""
@@ -75,8 +77,8 @@ class Stats:
                 "pages_served": self._pages,
                 "records_served": self._records,
                 "page_cache_hits": self._cache_hits,
-                "multiget_requests": self._multiget[0],
-                "multiget_ids_requested": self._multiget[1],
-                "multiget_records": self._multiget[2],
+                "multiget_requests": self._multiget_requests,
+                "multiget_ids_requested": self._multiget_ids,
+                "multiget_records": self._multiget_records,
                 "streams": {k: dict(v) for k, v in self._streams.items()},
             }

@@ -28,16 +28,11 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from genesys_sim.cache import LRU
 from genesys_sim.data import (
     DAY_MS,
-    S_ACW,
-    S_DIR,
-    S_SEED,
-    S_START,
-    S_USER,
-    S_WAIT,
     DataSet,
     Row,
     day_of,
@@ -58,7 +53,19 @@ PRESENCE = {
     "COACHING": ("TRAINING", "COACHING"),
 }
 
-Period = tuple[int, int, str]  # (start ms, end ms, code)
+
+class Period(NamedTuple):
+    """One presence or routing-status period."""
+
+    start: int  # ms since epoch
+    end: int  # ms since epoch (planned, for an open period)
+    code: str  # PRESENCE key or routing status
+
+
+#: an agent's busy time: (start, end), ms since epoch (plain pairs: 150,000 a day are cached)
+Span = tuple[int, int]
+#: a change point of the timeline: (from this instant on, presence code, routing status)
+Point = tuple[int, str, str]
 DayPeriods = dict[int, tuple[list[Period], list[Period]]]  # user -> (presence, routing)
 
 
@@ -67,13 +74,13 @@ def shift_offset_ms(user: int) -> int:
     return (2 + user % 4) * 3_600_000
 
 
-def busy_interval(data: DataSet, row: Row) -> tuple[int, int]:
+def busy_interval(data: DataSet, row: Row) -> Span:
     """The agent's busy time of one conversation: first agent segment to end of ACW."""
-    if row[S_DIR] == 1:  # outbound: dialing from the start
-        first = row[S_START]
+    if row.direction == 1:  # outbound: dialing from the start
+        first = row.start
     else:  # alerting (same length as data.DataSet.plan's alert segment)
-        first = data.answer_ms(row) - min(row[S_WAIT], 3_000 + row[S_SEED] % 12_000)
-    return first, data.end_ms(row) + row[S_ACW]
+        first = data.answer_ms(row) - min(row.wait, 3_000 + row.seed % 12_000)
+    return first, data.end_ms(row) + row.acw
 
 
 class StatusHistory:
@@ -93,7 +100,7 @@ class StatusHistory:
             self._days.put(day_index, cached)
         return cached
 
-    def _busy_of_day(self, day: date) -> dict[int, list[tuple[int, int]]]:
+    def _busy_of_day(self, day: date) -> dict[int, list[Span]]:
         """Busy intervals per agent of the conversations that started on ``day`` (cached)."""
         cached = self._busy.get(day)
         if cached is not None:
@@ -101,11 +108,11 @@ class StatusHistory:
         data, cfg = self.data, self.data.config
         origin = to_ms(cfg.start_dt)
         stop = to_ms(cfg.end_dt) if cfg.end_dt is not None else 1 << 62
-        busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        busy: dict[int, list[Span]] = defaultdict(list)
         for row in data.day(day):
-            start = row[S_START]
-            if row[S_USER] >= 0 and origin <= start < stop:
-                busy[row[S_USER]].append(busy_interval(data, row))
+            start = row.start
+            if row.user >= 0 and origin <= start < stop:
+                busy[row.user].append(busy_interval(data, row))
         self._busy.put(day, busy)
         return busy
 
@@ -132,9 +139,12 @@ class StatusHistory:
             if w1 <= w0:
                 continue
             rng = random.Random(f"genesys-sim:{cfg.seed}:status:{user}:{day_index}")
-            mine = [iv for day in days for iv in day.get(user, ()) if iv[1] > lo and iv[0] < hi]
+            mine = [(s, e) for day in days for s, e in day.get(user, ()) if e > lo and s < hi]
             points = _timeline(_merge(mine, w0, w1), w0, w1, rng)
-            out[user] = (_periods(points, 1, w1), _periods(points, 2, w1))
+            out[user] = (
+                _periods([(at, presence) for at, presence, _r in points], w1),
+                _periods([(at, routing) for at, _p, routing in points], w1),
+            )
         return out
 
     # ------------------------------------------------------------------ queries
@@ -166,42 +176,45 @@ def _visible(p: Period, start_ms: int, end_ms: int, now_ms: int) -> bool:
     return min(e, now_ms) > start_ms or s >= start_ms
 
 
-def _merge(intervals: list[tuple[int, int]], w0: int, w1: int) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
+def _merge(intervals: list[Span], w0: int, w1: int) -> list[Span]:
+    merged: list[Span] = []
     for start, stop in sorted(intervals):
         s, e = max(start, w0), min(stop, w1)
         if e <= s:
             continue
-        if merged and s <= merged[-1][1] + MERGE_GAP_MS:
-            if e > merged[-1][1]:
-                merged[-1] = (merged[-1][0], e)
-        else:
-            merged.append((s, e))
+        if merged:
+            last_start, last_end = merged[-1]
+            if s <= last_end + MERGE_GAP_MS:
+                merged[-1] = (last_start, max(last_end, e))
+                continue
+        merged.append((s, e))
     return merged
 
 
-def _timeline(
-    busy: list[tuple[int, int]], w0: int, w1: int, rng: random.Random
-) -> list[tuple[int, str, str]]:
-    """Change points (instant, presence code, routing status) covering [w0, w1)."""
-    points: list[tuple[int, str, str]] = [(w0, "OFFLINE", "OFF_QUEUE")]
+def _timeline(busy: list[Span], w0: int, w1: int, rng: random.Random) -> list[Point]:
+    """Change points covering [w0, w1)."""
+    points: list[Point] = [(w0, "OFFLINE", "OFF_QUEUE")]
 
     def add(t: int, presence: str, routing: str) -> None:
         if t >= w1:
             return
-        if points[-1][0] >= t:
-            points[-1] = (points[-1][0], presence, routing)
+        last, _presence, _routing = points[-1]
+        if last >= t:
+            points[-1] = (last, presence, routing)
         else:
             points.append((t, presence, routing))
 
-    sessions: list[list[tuple[int, int]]] = []
-    for interval in busy:
-        if sessions and interval[0] - sessions[-1][-1][1] <= SESSION_GAP_MS:
-            sessions[-1].append(interval)
+    sessions: list[list[Span]] = []
+    last_end = 0
+    for span in busy:
+        start, end = span
+        if sessions and start - last_end <= SESSION_GAP_MS:
+            sessions[-1].append(span)
         else:
-            sessions.append([interval])
+            sessions.append([span])
+        last_end = end
     for session in sessions:
-        first = session[0][0]
+        first, _end = session[0]
         pre, avail = rng.randint(120_000, 900_000), rng.randint(30_000, 120_000)
         post = rng.randint(60_000, 600_000)
         prev_end = first
@@ -220,7 +233,8 @@ def _timeline(
             add(e, "ON_QUEUE", "IDLE")
             prev_end = e
             if k + 1 < len(session):
-                gap = session[k + 1][0] - e
+                next_start, _next_end = session[k + 1]
+                gap = next_start - e
                 pick = rng.random()
                 if gap >= BREAK_GAP_MS:
                     kind, length = "BREAK", 15 * 60_000
@@ -231,17 +245,17 @@ def _timeline(
                     at = e + (gap - length) // 2
                     add(at, kind, "OFF_QUEUE")
                     add(at + length, "ON_QUEUE", "IDLE")
-        add(session[-1][1] + post, "OFFLINE", "OFF_QUEUE")
+        _start, last = session[-1]
+        add(last + post, "OFFLINE", "OFF_QUEUE")
     return points
 
 
-def _periods(points: list[tuple[int, str, str]], column: int, w1: int) -> list[Period]:
-    out: list[Period] = []
-    for t, *codes in points:
-        code = codes[column - 1]
-        if out and out[-1][2] == code:
-            continue
-        if out:
-            out[-1] = (out[-1][0], t, out[-1][2])
-        out.append((t, w1, code))
-    return out
+def _periods(changes: list[tuple[int, str]], w1: int) -> list[Period]:
+    """Periods from (instant, code) change points: a repeated code extends the period."""
+    starts: list[int] = []
+    codes: list[str] = []
+    for t, code in changes:
+        if not codes or codes[-1] != code:
+            starts.append(t)
+            codes.append(code)
+    return list(map(Period, starts, [*starts[1:], w1], codes))

@@ -105,20 +105,20 @@ class UserDetails:
         self.data, self.status, self.reference = data, status, reference
 
     def _presence(self, p: Period, now_ms: int) -> dict[str, str]:
-        system, definition = PRESENCE[p[2]]
-        out = {"startTime": iso(p[0])}
-        if p[1] <= now_ms:
-            out["endTime"] = iso(p[1])
+        system, definition = PRESENCE[p.code]
+        out = {"startTime": iso(p.start)}
+        if p.end <= now_ms:
+            out["endTime"] = iso(p.end)
         out["systemPresence"] = system
         out["organizationPresenceId"] = self.reference.presence_ids[definition]
         return out
 
     @staticmethod
     def _routing(p: Period, now_ms: int) -> dict[str, str]:
-        out = {"startTime": iso(p[0])}
-        if p[1] <= now_ms:
-            out["endTime"] = iso(p[1])
-        out["routingStatus"] = p[2]
+        out = {"startTime": iso(p.start)}
+        if p.end <= now_ms:
+            out["endTime"] = iso(p.end)
+        out["routingStatus"] = p.code
         return out
 
     def matched(self, q: UserQuery, now_ms: int) -> list[dict[str, Any]]:
@@ -126,17 +126,15 @@ class UserDetails:
         user_f = q.filters.get("userFilters") or []
         pres_f = q.filters.get("presenceFilters") or []
         rout_f = q.filters.get("routingStatusFilters") or []
-        users = sorted(
-            range(len(self.data.entities.users)), key=lambda u: self.data.entities.users[u][0]
-        )
+        agents = self.data.entities.users
         out = []
-        for u in users:
-            user_id = self.data.entities.users[u][0]
+        for u in sorted(range(len(agents)), key=lambda u: agents[u].id):
+            user_id = agents[u].id
             if not all(filter_matches(f, {"userId": user_id}) for f in user_f):
                 continue
-            periods = self.status.periods(u, q.start_ms, q.end_ms, now_ms)
-            presence = [self._presence(p, now_ms) for p in periods[0]]
-            routing = [self._routing(p, now_ms) for p in periods[1]]
+            presence_periods, routing_periods = self.status.periods(u, q.start_ms, q.end_ms, now_ms)
+            presence = [self._presence(p, now_ms) for p in presence_periods]
+            routing = [self._routing(p, now_ms) for p in routing_periods]
             presence = [p for p in presence if all(filter_matches(f, p) for f in pres_f)]
             routing = [r for r in routing if all(filter_matches(f, r) for f in rout_f)]
             if (pres_f and not presence) or (rout_f and not routing) or not (presence or routing):

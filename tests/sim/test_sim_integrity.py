@@ -111,11 +111,11 @@ def test_departed_agents_and_closed_queues_take_no_later_conversations(sim, week
                 if "queueId" in seg:
                     queue_last[seg["queueId"]] = max(queue_last.get(seg["queueId"], 0), start)
     for index, dep in org.users_gone.items():
-        user = ents.users[index][0]
+        user = ents.users[index].id
         assert user in last_start, "the agent worked before leaving"
         assert last_start[user] < dep.at_ms - org.margin_ms
     for index, dep in org.queues_closed.items():
-        queue = ents.queues[index][0]
+        queue = ents.queues[index].id
         assert queue in queue_last and queue_last[queue] < dep.at_ms
 
 
@@ -200,7 +200,7 @@ def test_no_status_before_data_start_or_after_departure(sim):
     }
     now, departed = _ms(NOON), 0
     for index, dep in org.users_gone.items():
-        detail = status[ents.users[index][0]]
+        detail = status[ents.users[index].id]
         for key in ("primaryPresence", "routingStatus"):
             if dep.at_ms <= now:
                 assert _ms(detail[key][-1]["endTime"]) == dep.at_ms

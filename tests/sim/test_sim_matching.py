@@ -204,7 +204,7 @@ def test_fast_filter_view_equals_rendered_records(sim):
     rng = random.Random(1)
     for row in rng.sample(rows, 80):
         for now in (
-            row[0],
+            row.start,
             data.end_ms(row) - 1,
             data.end_ms(row),
             data.final_ms(row),

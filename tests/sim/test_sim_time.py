@@ -57,7 +57,7 @@ def test_late_wrapup_segment_appears_on_a_later_read(genesys_sim):
     late = [
         r
         for r in rows
-        if r[9] >= 0
+        if r.user >= 0
         and data.wrap_visible_ms(r) - data.end_ms(r) > 3600_000
         and data.end_ms(r) < to_ms(parse_time("2024-05-06T20:00:00Z"))
     ]
@@ -72,14 +72,14 @@ def test_late_wrapup_segment_appears_on_a_later_read(genesys_sim):
     first = next(
         c
         for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
-        if c["conversationId"] == row[13]
+        if c["conversationId"] == row.conversation_id
     )
     assert "conversationEnd" in first and not _wrapups(first)
     sim.clock.advance(timedelta(hours=7))
     second = next(
         c
         for c in sim.ground_truth("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z")
-        if c["conversationId"] == row[13]
+        if c["conversationId"] == row.conversation_id
     )
     assert len(_wrapups(second)) == 1 and _wrapups(second)[0]["wrapUpCode"]
     agent = next(p for p in second["participants"] if p["purpose"] == "agent")
