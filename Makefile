@@ -3,11 +3,15 @@
 #   make test   ruff + mypy + the whole pytest suite (unit, simulator, end-to-end PostgreSQL)
 # Both do their own set-up (scripts/bootstrap.sh is idempotent and fast when nothing changed):
 # the demo installs only what it needs (tap, simulator, meltano, duckdb, two plugins).
-#   make test-fast   ruff + unit and simulator tests (no e2e, faults or benchmark smoke)
+#   make test-fast   ruff + unit and simulator tests, about a minute (no e2e, fault or
+#                    whole-tap integration tests)
 
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# pytest-xdist workers: most tests wait on subprocesses, servers and simulated latency, so 3
+# workers keep 2 cores busy (PYTEST_WORKERS=0 runs everything in one process)
+PYTEST_WORKERS ?= 3
 
 .PHONY: demo test test-fast bootstrap bootstrap-demo bootstrap-test lint types pytest pytest-fast e2e clean-demo bench mutation
 
@@ -37,14 +41,15 @@ types:
 
 # pytest exit 5 means "no tests collected": never a success.
 pytest:
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
-# The quick loop: everything but the end-to-end, fault and benchmark-smoke tests.
+# The quick loop (about a minute): the unit and simulator tests, without the end-to-end, fault
+# and whole-tap (integration) tests.
 pytest-fast:
-	@$(BIN)/pytest -m "not e2e and not faults" --ignore=tests/e2e --ignore=tests/faults \
-	  --ignore=tests/test_bench_smoke.py $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n 2 -m "not e2e and not faults and not integration" --ignore=tests/e2e \
+	  --ignore=tests/faults $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 

@@ -6,6 +6,9 @@ P2 wall     400 ms page latency, 300 requests/minute on the simulator and the ta
             on a subset of the same pages, extrapolated linearly); again at 1.5 s latency.
 P3 memory   tap peak RSS over a large range vs a small one.
 P4 requests tap requests per 1,000 records; 429s received under P2.
+P7 streams  every stream selected (conversations, their child tables, agent status history,
+            reference tables), 0.4 s latency, 300/min: wall time vs the floor of the
+            requests the simulator served (all API requests, token excluded).
 
 The simulator runs in its own process, the tap as its real CLI in a child process (stdout to
 /dev/null), the baselines in this process. Not a test: figures, ratios and targets only.
@@ -27,6 +30,7 @@ from typing import Any
 from bench import backfill
 from bench.baselines import LoopResult, bare_loop, fetch_token, tutorial_loop
 from bench.procs import CLIENT_ID, CLIENT_SECRET, Simulator, TapRun, run_tap, tap_config
+from tap_genesys_analytics.tap import STREAM_NAMES
 from tap_genesys_analytics.windows import plan_windows
 
 DATA_START = date(2024, 5, 1)
@@ -45,6 +49,7 @@ TARGETS = {
     "p2_speedup": (">=", 4.0),
     "p3_ratio": ("<=", 1.2),
     "p4_requests_per_1000": ("<=", 10.5),
+    "p7_floor_ratio": ("<=", 1.10),
 }
 
 
@@ -62,12 +67,13 @@ class Sizes:
     p2_slow_concurrency: tuple[int, ...]
     p3_small_days: int
     p3_large_days: int
+    p7_days: int  # every stream selected over these days
 
 
 PRESETS = {
-    "full": Sizes(10_050, 5, 3, 10, 60, 3, 30, (4, 8), 1, 20),
-    "quick": Sizes(2_050, 2, 1, 2, 10, 1, 5, (8,), 1, 5),
-    "tiny": Sizes(250, 1, 1, 1, 2, 1, 1, (4,), 1, 2),
+    "full": Sizes(10_050, 5, 3, 10, 60, 3, 30, (4, 8), 1, 20, 5),
+    "quick": Sizes(2_050, 2, 1, 2, 10, 1, 5, (8,), 1, 5, 1),
+    "tiny": Sizes(250, 1, 1, 1, 2, 1, 1, (4,), 1, 2, 1),
 }
 
 
@@ -211,6 +217,41 @@ def p3_memory(sim: Simulator, sizes: Sizes, first_day: int) -> dict[str, Any]:
     return out
 
 
+def p7_all_streams(sim: Simulator, first_day: int, days: int) -> dict[str, Any]:
+    """Every stream in one run at 300/min vs the floor of what it requested.
+
+    The same range is read with ``conversation_details`` alone first (same warmed pages, same
+    machine load): its floor ratio is the baseline the every-stream run is compared with.
+    """
+    start, end = day_range(first_day, days)
+    sim.configure(latency_s=0, rate_limit_per_minute=0)
+    sim.warm(start, end)
+    sim.configure(latency_s=0.4, rate_limit_per_minute=RATE_LIMIT, rate_limit_window_s=60)
+    config = tap_config(sim, start, end, **QUERY_PATH, requests_per_minute=RATE_LIMIT)
+    out: dict[str, Any] = {"range": [start, end], "streams": len(STREAM_NAMES)}
+    for name, streams in (("details_only", ("conversation_details",)), ("all", STREAM_NAMES)):
+        sim.reset_stats()
+        tap = run_tap(config, streams=streams)
+        stats = sim.stats()
+        by_path = {
+            path: sum(by_status.values())
+            for path, by_status in stats["requests"].items()
+            if path != "/oauth/token"
+        }
+        requests = sum(by_path.values())
+        floor_s = requests * 60 / RATE_LIMIT
+        out[name] = {
+            "tap": _tap_figures(tap),
+            "requests": requests,
+            "requests_by_path": by_path,
+            "sim_429_sent": stats.get("rate_limited", 0),
+            "floor_s": floor_s,
+            "floor_ratio": tap.wall_s / floor_s,
+        }
+    out["p7_floor_ratio"] = out["all"]["floor_ratio"]
+    return out
+
+
 def _tap_figures(tap: TapRun) -> dict[str, Any]:
     return {
         "records": tap.records,
@@ -254,7 +295,7 @@ def verdict(name: str, value: float) -> str:
     return f"target {op} {target:g}: {'MET' if met else 'MISSED'}"
 
 
-SECTIONS = ("head", "p1", "p2", "p2_slow", "p3", "p4")
+SECTIONS = ("head", "p1", "p2", "p2_slow", "p3", "p7", "p4")
 
 
 def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str:
@@ -323,6 +364,23 @@ def report(results: dict[str, Any], sections: tuple[str, ...] = SECTIONS) -> str
             f"  {large['records']:>9,} records: {large['peak_rss_mb']:.1f} MB "
             f"({large['wall_s']:.1f} s)",
             f"  ratio {p3['p3_ratio']:.3f}x  {verdict('p3_ratio', p3['p3_ratio'])}",
+        ]
+    if "p7" in sections and (p7 := results.get("p7")):
+        alone, every = p7["details_only"], p7["all"]
+        lines += [
+            "",
+            f"P7 every stream ({p7['streams']} selected) vs conversation_details alone, latency "
+            f"0.4 s/page, limit {RATE_LIMIT}/min, {every['tap']['records']:,} conversations",
+            f"  every stream: {every['requests']} API requests served, tap "
+            f"{every['tap']['wall_s']:.1f} s (CPU {every['tap']['cpu_s']:.1f} s); floor "
+            f"{every['floor_s']:.1f} s -> {every['floor_ratio']:.3f}x floor  "
+            f"{verdict('p7_floor_ratio', every['floor_ratio'])}",
+            f"  details alone: {alone['requests']} API requests served, tap "
+            f"{alone['tap']['wall_s']:.1f} s (CPU {alone['tap']['cpu_s']:.1f} s); floor "
+            f"{alone['floor_s']:.1f} s -> {alone['floor_ratio']:.3f}x floor (same run, baseline)",
+            "  requests (every stream): "
+            + ", ".join(f"{path} {n}" for path, n in sorted(every["requests_by_path"].items())),
+            f"  429s sent by the simulator {every['sim_429_sent']} / {alone['sim_429_sent']}",
         ]
     if "p4" in sections:
         lines += ["", "P4 requests per 1,000 records"]
@@ -430,8 +488,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="p1,p2,p3",
-        help="comma-separated parts to run (p1, p2, p3; P4 comes with them; "
+        default="p1,p2,p3,p7",
+        help="comma-separated parts to run (p1, p2, p3, p7; P4 comes with them; "
         "p5, p6: bench/backfill.py at the same preset, full or quick)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -448,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     p1_first = 0
     p2_first = p1_first + max(sizes.p1_days, sizes.p3_large_days)
     p2_slow_first = p2_first + sizes.p2_days
-    last = p2_slow_first + sizes.p2_slow_days
+    p7_first = p2_slow_first + sizes.p2_slow_days
+    last = p7_first + sizes.p7_days
     hot_days = [f"--hot-day={DATA_START + timedelta(days=d)}={sizes.per_day}" for d in range(last)]
     sim = Simulator(
         [
@@ -483,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         if "p3" in parts:
             results["p3"] = p3_memory(sim, sizes, p1_first)
             show(results, "p3")
+        if "p7" in parts:
+            results["p7"] = p7_all_streams(sim, p7_first, sizes.p7_days)
+            show(results, "p7")
     finally:
         sim.stop()
     if backfill_parts := ",".join(sorted(parts & {"p5", "p6"})):

@@ -371,13 +371,13 @@ def run(args: argparse.Namespace) -> None:
 
     cfg = SimConfig(
         seed=SEED,
-        conversations_per_day=CONVERSATIONS_PER_DAY,
+        conversations_per_day=args.per_day,
         data_start=iso(DATA_START),
         now=iso(now),
     )
     with SimServer(cfg) as sim:
         print(
-            f"Genesys simulator on {sim.base_url} (seed {SEED}, ~{CONVERSATIONS_PER_DAY}/day, "
+            f"Genesys simulator on {sim.base_url} (seed {SEED}, ~{args.per_day}/day, "
             f"data from {iso(DATA_START)}, simulated now {iso(now)})"
         )
         if incremental:
@@ -450,6 +450,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reset", action="store_true", help="forget earlier demo runs first")
     parser.add_argument("--dir", type=Path, help="keep DuckDB, clock and Meltano state here")
+    parser.add_argument(
+        "--per-day",
+        type=int,
+        default=CONVERSATIONS_PER_DAY,
+        help=f"simulated conversations a day (default {CONVERSATIONS_PER_DAY}; the same in "
+        "every run of one demo directory)",
+    )
     args = parser.parse_args()
     if args.dir:
         use_dir(args.dir.resolve())

@@ -12,6 +12,8 @@ from tap_genesys_analytics.errors import GenesysAPIError
 from tests.conftest import TapRun, run_tap
 from tests.ground_truth import SIM_TABLES
 
+pytestmark = pytest.mark.integration
+
 STATUS = ("user_presence", "user_routing_status")
 
 

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration
 
 
 def test_bench_runner_prints_every_figure_on_tiny_sizes(tmp_path: Path) -> None:
@@ -55,6 +59,9 @@ def test_bench_runner_prints_every_figure_on_tiny_sizes(tmp_path: Path) -> None:
         "P3 memory",
         "peak RSS",
         "MB",
+        "P7 every stream",
+        "API requests served",
+        "details alone:",
         "P4 requests per 1,000 records",
     ):
         assert figure in out, f"{figure!r} missing from:\n{out}"
@@ -63,4 +70,16 @@ def test_bench_runner_prints_every_figure_on_tiny_sizes(tmp_path: Path) -> None:
     assert figures["p1"]["tap"]["records"] == figures["p1"]["bare"]["records"] > 0
     assert figures["p2"]["runs"][0]["tap"]["pages"] >= 1
     assert figures["p3"]["large"]["records"] > figures["p3"]["small"]["records"]
+    p7 = figures["p7"]["all"]
+    assert figures["p7"]["streams"] == 16 and p7["tap"]["records"] > 0
+    alone = figures["p7"]["details_only"]
+    assert set(alone["requests_by_path"]) == {"/api/v2/analytics/conversations/details/query"}
+    # every stream family spent requests of the run: details, status history, reference lists
+    paths = set(p7["requests_by_path"])
+    assert {
+        "/api/v2/analytics/conversations/details/query",
+        "/api/v2/analytics/users/details/query",
+        "/api/v2/users",
+    } <= paths, paths
+    assert p7["requests"] == sum(p7["requests_by_path"].values()) > len(paths)
     assert png.stat().st_size > 10_000

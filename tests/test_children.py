@@ -13,6 +13,8 @@ from tap_genesys_analytics.tap import TapGenesysAnalytics
 from tests.conftest import TapRun, run_tap
 from tests.ground_truth import KEYS, child_rows
 
+pytestmark = pytest.mark.integration
+
 CHILDREN = {
     name: KEYS[name]
     for name in KEYS

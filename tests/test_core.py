@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import atexit
 
+import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from genesys_sim import SimConfig, SimServer
 from tap_genesys_analytics.tap import TapGenesysAnalytics
 from tests.conftest import tap_config_for
+
+pytestmark = pytest.mark.integration
 
 # The standard suite needs its config when the test class is built, so the simulator starts
 # at import time (loopback, free port) and stops when the test process exits.

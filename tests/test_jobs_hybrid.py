@@ -19,6 +19,8 @@ from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.window_reader import parse_instant
 from tests.conftest import SIM_DATA_START, SIM_NOW, run_tap, tap_config_for
 
+pytestmark = pytest.mark.integration
+
 JOBS = "/api/v2/analytics/conversations/details/jobs"
 RESULTS = JOBS + "/{jobId}/results"
 STATUS = JOBS + "/{jobId}"

@@ -34,6 +34,8 @@ from tap_genesys_analytics.streams.reference import FlowsStream, UsersStream
 from tap_genesys_analytics.tap import TapGenesysAnalytics
 from tests.conftest import SIM_CLIENT_SECRET, tap_config_for
 
+pytestmark = pytest.mark.integration
+
 NOW = "2024-05-08T15:30:00Z"  # the probe hour 14:00-15:00 holds well over 100 conversations
 ALL: dict[str, Any] = {c.name: c for c in t.cast("tuple[Any, ...]", STREAM_CLASSES)}
 SIM_JOBS = "/api/v2/analytics/conversations/details/jobs/{jobId}"

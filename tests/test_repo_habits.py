@@ -97,12 +97,19 @@ def test_mypy_checks_the_tests() -> None:
     assert {"tap_genesys_analytics", "genesys_sim", "tests"} <= set(mypy["packages"])
 
 
-def test_make_test_fast_leaves_out_e2e_faults_and_the_benchmark_smoke() -> None:
+def test_make_test_fast_leaves_out_e2e_faults_and_whole_tap_runs() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test-fast:.*\bpytest-fast\b", makefile, re.M)
     recipe = makefile.split("\npytest-fast:", 1)[1].split("\n\n", 1)[0]
-    for part in ('-m "not e2e and not faults"', "--ignore=tests/e2e", "--ignore=tests/faults"):
+    for part in (
+        '-m "not e2e and not faults and not integration"',
+        "--ignore=tests/e2e",
+        "--ignore=tests/faults",
+        "-n 2",
+    ):
         assert part in recipe
+    full = makefile.split("\npytest:", 1)[1].split("\n\n", 1)[0]
+    assert "-m" not in full.split("$(PYTEST_ARGS)")[0], "make test must run every marker"
     assert re.search(r"^demo: bootstrap-demo$", makefile, re.M)
 
 

@@ -17,6 +17,8 @@ from tap_genesys_analytics.client import GenesysAPIError
 from tap_genesys_analytics.window_reader import WindowDone, WindowPage, WindowReader, parse_instant
 from tap_genesys_analytics.windows import plan_windows
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 

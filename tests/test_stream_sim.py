@@ -14,6 +14,8 @@ from tap_genesys_analytics.streams import base as stream_base
 from tap_genesys_analytics.window_reader import parse_instant
 from tests.conftest import SIM_CLIENT_SECRET, run_tap, tap_config_for, use_clock
 
+pytestmark = pytest.mark.integration
+
 START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
 DAY_ENDS = ["2024-05-02T00:00:00+00:00", "2024-05-03T00:00:00+00:00", "2024-05-04T00:00:00+00:00"]
 

@@ -24,6 +24,8 @@ from tap_genesys_analytics.errors import ConfigError
 from tap_genesys_analytics.settings import Settings, config_schema
 from tap_genesys_analytics.tap import TapGenesysAnalytics
 
+pytestmark = pytest.mark.integration
+
 SETTINGS_SCHEMA = config_schema()
 
 SECRET = "cli-Secret-Value-1234"

@@ -27,6 +27,8 @@ from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.windows import Window
 from tests.conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET, run_tap, tap_config_for, use_clock
 
+pytestmark = pytest.mark.integration
+
 START, END = "2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z"
 
 
