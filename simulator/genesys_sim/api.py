@@ -29,10 +29,11 @@ from genesys_sim.jobs import JobStore
 from genesys_sim.messages import Request, Response, to_json
 from genesys_sim.multiget import ConversationIndex, parse_ids
 from genesys_sim.pages import Pages
-from genesys_sim.query import ASYNC_FIELDS, Matcher, parse_common, validate_async, validate_sync
+from genesys_sim.query import Matcher
 from genesys_sim.ratelimit import RateLimiter
 from genesys_sim.routes import JOBS_PATH, QUERY_PATH
 from genesys_sim.stats import Stats
+from genesys_sim.validate import ASYNC_FIELDS, parse_common, validate_async, validate_sync
 
 Endpoint = Callable[[Request, int], Response]
 

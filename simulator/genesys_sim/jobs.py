@@ -23,7 +23,8 @@ from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig, parse_time
 from genesys_sim.data import DAY_MS, DataSet, Row, iso, to_ms
 from genesys_sim.errors import ApiError, bad_request, not_found
-from genesys_sim.query import Query, job_candidates, validate_async
+from genesys_sim.query import job_candidates
+from genesys_sim.validate import Query, validate_async
 
 STATES = ("QUEUED", "PENDING", "FAILED", "CANCELLED", "FULFILLED", "EXPIRED")
 OUTCOMES = ("FULFILLED", "FAILED", "CANCELLED", "EXPIRED")

@@ -2,7 +2,7 @@
 
 ``GET .../conversations/details?id=a,b,c`` (multi-get) and
 ``GET .../conversations/{conversationId}/details``. The id index and the id list parsing;
-``api.py`` renders the records exactly as the details query does at the current clock."""
+``pages.py`` renders the records exactly as the details query does at the current clock."""
 
 from __future__ import annotations
 

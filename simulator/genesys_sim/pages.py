@@ -19,7 +19,8 @@ from genesys_sim.config import SimConfig
 from genesys_sim.data import DataSet, Row, iso
 from genesys_sim.faults import FaultInjector
 from genesys_sim.messages import to_json
-from genesys_sim.query import Query, sync_candidates, term_frequency
+from genesys_sim.query import sync_candidates, term_frequency
+from genesys_sim.validate import Query
 
 
 class Page(NamedTuple):

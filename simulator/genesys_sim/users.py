@@ -23,16 +23,16 @@ from typing import Any
 from genesys_sim.config import SimConfig
 from genesys_sim.data import DAY_MS, DataSet, iso
 from genesys_sim.errors import bad_request
-from genesys_sim.query import (
-    ORDERS,
-    _enum,
-    _validate_filters,
-    filter_matches,
-    parse_interval,
-    parse_paging,
-)
+from genesys_sim.query import filter_matches
 from genesys_sim.reference import ReferenceTables
 from genesys_sim.status import PRESENCE, Period, StatusHistory
+from genesys_sim.validate import (
+    ORDERS,
+    check_enum,
+    parse_interval,
+    parse_paging,
+    validate_filters,
+)
 
 USER_QUERY_PATH = "/api/v2/analytics/users/details/query"
 USER_FILTER_KEYS = ("userFilters", "presenceFilters", "routingStatusFilters")
@@ -62,8 +62,8 @@ def validate_user_query(body: Any, cfg: SimConfig) -> UserQuery:
         if name not in USER_QUERY_FIELDS:
             raise bad_request(f'Unrecognized field "{name}".', "bad.request", name)
     start_ms, end_ms = parse_interval(body.get("interval"))
-    order = _enum(body.get("order", "asc"), ORDERS, "SortOrder", "order")
-    filters = {key: _validate_filters(body, key) for key in USER_FILTER_KEYS}
+    order = check_enum(body.get("order", "asc"), ORDERS, "SortOrder", "order")
+    filters = {key: validate_filters(body, key) for key in USER_FILTER_KEYS}
     max_days = cfg.max_interval_days_filtered if any(filters.values()) else cfg.max_interval_days
     if end_ms - start_ms > max_days * DAY_MS:
         raise bad_request(
@@ -81,14 +81,14 @@ def validate_user_query(body: Any, cfg: SimConfig) -> UserQuery:
         for i, agg in enumerate(aggs):
             if not isinstance(agg, dict):
                 raise bad_request(f"{key}[{i}] must be an object.", "bad.request", key)
-            _enum(
+            check_enum(
                 agg.get("type"),
                 ["termFrequency", "numericRange"],
                 "AnalyticsQueryAggregation.type",
                 f"{key}[{i}].type",
             )
             if agg["type"] == "termFrequency":
-                _enum(
+                check_enum(
                     agg.get("dimension"),
                     list(dims),
                     "AnalyticsQueryAggregation.dimension",
