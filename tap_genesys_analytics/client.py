@@ -98,12 +98,17 @@ class GenesysClient:
         backoff_cap_s: float = 60.0,
         retry_after_fallback_s: float = 2.0,
         sleep: Callable[[float], None] | None = None,
+        closed: threading.Event | None = None,
     ) -> None:
-        """Client for ``settings.api_url``; tokens come from ``token_provider``."""
+        """Client for ``settings.api_url``; tokens come from ``token_provider``.
+
+        ``closed`` is the event :meth:`close` sets; pass the one the token provider's sleep
+        waits on, so a stopped run does not wait out a token backoff either.
+        """
         self.base_url = settings.api_url.rstrip("/")
         self.tokens = token_provider
         self.session = session or make_session(settings.max_concurrency + 1)
-        self._closed = threading.Event()
+        self._closed = closed if closed is not None else threading.Event()
         # the default sleep wakes up on close(): a stopped run does not wait out backoffs
         self._sleep = sleep or self._stoppable_sleep
         # headroom: responses report the count with up to max_concurrency requests in flight

@@ -355,3 +355,41 @@ def test_overlapping_429s_each_wait_exactly_their_own_retry_after(server, vt):
     assert (m.responses_429, m.retry_after_total_s) == (2, 2.0)
     assert m.slept_for_429_s == pytest.approx(2.0)
     assert client.budget.pause_wait_s == 0.0  # neither waited for the other's pause
+
+
+def test_close_ends_a_token_request_waiting_out_its_backoff() -> None:
+    """The run's client (build_client): close() wakes the token provider's backoff too."""
+    from tap_genesys_analytics.errors import StoppedError
+    from tap_genesys_analytics.runtime import Runtime
+    from tap_genesys_analytics.settings import validate_settings
+    from tap_genesys_analytics.streams.base import build_client
+
+    srv = ScriptedServer().start()  # real time: the point is a real wait cut short
+    try:
+        srv.set_script(Reply(status=503, body={"message": "token service down"}))
+        settings = validate_settings(
+            {"client_id": "sim-client", "client_secret": SECRET, "api_url": srv.url,
+             "start_date": "2024-05-01", "max_retries": 3}
+        )  # fmt: skip
+        client = build_client(settings, Runtime(backoff_base_s=60.0, backoff_cap_s=60.0))
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.request("POST", "/api/v2/analytics/conversations/details/query",
+                               what=WHAT, json=BODY)  # fmt: skip
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=call)
+        worker.start()
+        while not srv.seen:  # the first token request failed: its backoff (>= 30 s) begins
+            worker.join(0.01)
+        client.close()
+        worker.join(10)
+        assert not worker.is_alive(), "close() did not end the token request's backoff"
+        assert len(srv.seen) == 1
+        assert [type(e) for e in outcome] == [StoppedError]
+        assert "token request: not retried, the run is stopping" in str(outcome[0])
+    finally:
+        srv.stop()

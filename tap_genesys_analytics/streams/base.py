@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from typing_extensions import override
 
 from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.client import GenesysClient
-from tap_genesys_analytics.errors import ConfigError
+from tap_genesys_analytics.errors import ConfigError, StoppedError
 from tap_genesys_analytics.http import Redactor, make_session
 from tap_genesys_analytics.runtime import Runtime
 from tap_genesys_analytics.schemas import load_schema
@@ -42,6 +43,12 @@ def build_client(settings: Settings, runtime: Runtime) -> GenesysClient:
     """One client (session, token provider, rate budget, redactor) for a whole run."""
     session = make_session(settings.max_concurrency + 1)
     redactor = Redactor(settings.client_id, settings.client_secret)
+    closed = threading.Event()  # set by client.close(): token backoffs end too
+
+    def token_wait(seconds: float) -> None:
+        if closed.wait(seconds):
+            raise StoppedError("token request: not retried, the run is stopping")
+
     tokens = TokenProvider(
         settings.login_url,
         settings.client_id,
@@ -52,6 +59,7 @@ def build_client(settings: Settings, runtime: Runtime) -> GenesysClient:
         backoff_base_s=runtime.backoff_base_s,
         backoff_cap_s=runtime.backoff_cap_s,
         redactor=redactor,
+        sleep=token_wait,
     )
     return GenesysClient(
         settings,
@@ -61,6 +69,7 @@ def build_client(settings: Settings, runtime: Runtime) -> GenesysClient:
         backoff_base_s=runtime.backoff_base_s,
         backoff_cap_s=runtime.backoff_cap_s,
         retry_after_fallback_s=runtime.retry_after_fallback_s,
+        closed=closed,
     )
 
 
