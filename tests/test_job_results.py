@@ -156,6 +156,7 @@ def details(run: Any) -> list[dict[str, Any]]:
     return run.rows("conversation_details")
 
 
+@pytest.mark.integration
 def test_jobs_results_are_read_concurrently_yet_emitted_in_order_with_the_same_state(
     sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
