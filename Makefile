@@ -10,7 +10,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 # pytest-xdist workers: most tests wait on subprocesses, servers and simulated latency, so 3
-# workers keep 2 cores busy (PYTEST_WORKERS=0 runs everything in one process)
+# workers keep 2 cores busy; worksteal lets an idle worker take queued tests from a busy one, so
+# the long end-to-end tests do not pile up on one worker (PYTEST_WORKERS=0: one process)
 PYTEST_WORKERS ?= 3
 
 .PHONY: demo test test-fast bootstrap bootstrap-demo bootstrap-test lint types pytest pytest-fast e2e clean-demo bench mutation
@@ -41,7 +42,7 @@ types:
 
 # pytest exit 5 means "no tests collected": never a success.
 pytest:
-	@$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
