@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from genesys_sim import effects, routes
 from genesys_sim.analyst import CONTROL_PREFIX, AnalystApi
 from genesys_sim.auth import OAuthError, TokenStore
 from genesys_sim.clock import SimClock
 from genesys_sim.config import SimConfig
 from genesys_sim.control import handle_control
 from genesys_sim.data import DataSet, Row, days_touched, iso
-from genesys_sim.effects import Exchange, Stage
+from genesys_sim.effects import Exchange, Stage, page_served
+from genesys_sim.effects import apply as apply_effects
 from genesys_sim.errors import ApiError, bad_request, correlation_id, not_found, rate_limited
 from genesys_sim.faults import FaultInjector, FaultRule
 from genesys_sim.jobs import JobStore
@@ -31,7 +31,7 @@ from genesys_sim.multiget import ConversationIndex, parse_ids
 from genesys_sim.pages import Pages
 from genesys_sim.query import Matcher
 from genesys_sim.ratelimit import RateLimiter
-from genesys_sim.routes import JOBS_PATH, QUERY_PATH
+from genesys_sim.routes import JOBS_PATH, QUERY_PATH, Match, match
 from genesys_sim.stats import Stats
 from genesys_sim.validate import ASYNC_FIELDS, parse_common, validate_async, validate_sync
 
@@ -57,7 +57,7 @@ class SimApp:
         self._prefetch = self.pages.prefetcher
         #: every delay (latency settings, latency and hang faults); tests replace it
         self.sleep: Callable[[float], None] = time.sleep
-        #: routes.ENDPOINTS -> the method answering it
+        #: ENDPOINTS -> the method answering it
         self._endpoints: dict[str, Endpoint] = {
             "token": self._token,
             "query": self._query,
@@ -140,7 +140,7 @@ class SimApp:
             status, payload = handle_control(self, method, path, body)
             return Response(status, to_json(payload))
         cid = correlation_id()
-        found = routes.match(method, path)
+        found = match(method, path)
         fired = self.faults.decide(set(found.targets))
         req = Request(method, target, path, headers, body, found.groups)
         resp = self._exchange(req, found, fired, cid)
@@ -150,24 +150,22 @@ class SimApp:
             self.stats.retry_after(int(resp.headers["Retry-After"]))
         return resp
 
-    def _exchange(
-        self, req: Request, found: routes.Match, fired: list[FaultRule], cid: str
-    ) -> Response:
+    def _exchange(self, req: Request, found: Match, fired: list[FaultRule], cid: str) -> Response:
         """The request's stages; an ApiError anywhere becomes its ErrorBody answer."""
         ex = Exchange(self, req.headers, req.body, token_endpoint=found.public)
         out_headers: dict[str, str] = {}
         try:
-            answer = effects.apply(Stage.CONNECTION, fired, ex)
+            answer = apply_effects(Stage.CONNECTION, fired, ex)
             if answer is None and found.public:
-                answer = effects.apply(Stage.CREDENTIALS, fired, ex)
+                answer = apply_effects(Stage.CREDENTIALS, fired, ex)
             if answer is not None:
                 return answer
             if not found.public:
                 req.client = self._admit(req.headers, out_headers)
-            effects.apply(Stage.REFUSAL, fired, ex)
+            apply_effects(Stage.REFUSAL, fired, ex)
             ex.response = self._dispatch(req, found)
             ex.response.headers.update(out_headers)
-            return effects.apply(Stage.BODY, fired, ex) or ex.response
+            return apply_effects(Stage.BODY, fired, ex) or ex.response
         except ApiError as err:
             out_headers.update(err.headers)
             return Response(err.status, to_json(err.body(cid)), out_headers)
@@ -187,7 +185,7 @@ class SimApp:
             raise rate_limited(retry)
         return self.tokens.client_of(token)
 
-    def _dispatch(self, req: Request, found: routes.Match) -> Response:
+    def _dispatch(self, req: Request, found: Match) -> Response:
         now_ms = self.clock.now_ms()
         if not found.public:
             self.analyst.check_allowed(req.path)  # the 403 switch, any API path
@@ -211,7 +209,7 @@ class SimApp:
         q = validate_sync(_load(req.body), self.config)
         page, hit = self.pages.page(q, now_ms)
         self.stats.page(page.records, hit)
-        effects.page_served(self.faults, self.stats, q.match_key, q.page_number)
+        page_served(self.faults, self.stats, q.match_key, q.page_number)
         self._latency(page.records, q.page_number)
         return Response(200, page.prefix + b'"totalHits":%d}' % page.total)
 

@@ -13,10 +13,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from genesys_sim import effects
 from genesys_sim.cache import LRU
 from genesys_sim.config import SimConfig
 from genesys_sim.data import DataSet, Row, iso
+from genesys_sim.effects import index_is_live, index_state, paged_index
 from genesys_sim.faults import FaultInjector
 from genesys_sim.messages import to_json
 from genesys_sim.query import sync_candidates, term_frequency
@@ -76,13 +76,13 @@ class Pages:
 
     def _paged_index(self, q: Query, now_ms: int, unique: list[Row]) -> list[Row]:
         """The query's index as the API pages it (INDEX faults: duplicates, a shift)."""
-        state = effects.index_state(self.faults, q.match_key)
+        state = index_state(self.faults, q.match_key)
         if state is None:
             return unique
         key = ("index", q.match_key, now_ms, self.version, self.faults.version, state)
         rows = self.matches.get(key)
         if rows is None:
-            rows = effects.paged_index(self.faults, unique, q.match_key, self.config.seed)
+            rows = paged_index(self.faults, unique, q.match_key, self.config.seed)
             self.matches.put(key, rows)
         return list(rows)
 
@@ -96,7 +96,7 @@ class Pages:
             self.version,
             self.config.overlap_check,
             self.faults.version,
-            effects.index_state(self.faults, q.match_key),
+            index_state(self.faults, q.match_key),
         )
 
     def _build(self, q: Query, now_ms: int) -> Page:
@@ -131,7 +131,7 @@ class Pages:
                 fut = self._inflight.get(key)
             cached = fut.result() if fut is not None else self._build(q, now_ms)
             self.prefixes.put(key, cached, len(cached.prefix) + 200)
-        if cached.records == q.page_size and not effects.index_is_live(self.faults):
+        if cached.records == q.page_size and not index_is_live(self.faults):
             last = min(cached.total, self.config.max_results)
             for ahead in range(1, self.config.prefetch_pages + 1):
                 if (q.page_number + ahead - 1) * q.page_size >= last:
