@@ -29,6 +29,7 @@ from genesys_sim.status import PRESENCE, Period, StatusHistory
 from genesys_sim.validate import (
     ORDERS,
     check_enum,
+    check_fields,
     parse_interval,
     parse_paging,
     validate_filters,
@@ -56,11 +57,7 @@ class UserQuery:
 
 def validate_user_query(body: Any, cfg: SimConfig) -> UserQuery:
     """Validate a ``UserDetailsQuery`` body; raise ``ApiError`` (400) like the real API."""
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.")
-    for name in body:
-        if name not in USER_QUERY_FIELDS:
-            raise bad_request(f'Unrecognized field "{name}".', "bad.request", name)
+    body = check_fields(body, USER_QUERY_FIELDS)
     start_ms, end_ms = parse_interval(body.get("interval"))
     order = check_enum(body.get("order", "asc"), ORDERS, "SortOrder", "order")
     filters = {key: validate_filters(body, key) for key in USER_FILTER_KEYS}

@@ -255,12 +255,18 @@ def validate_filters(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return filters
 
 
-def parse_common(body: Any, allowed: frozenset[str]) -> Query:
+def check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    """A query body: a JSON object of known fields only (400 otherwise, as the API says)."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     for name in body:
         if name not in allowed:
             raise bad_request(f'Unrecognized field "{name}".', "bad.request", name)
+    return body
+
+
+def parse_common(body: Any, allowed: frozenset[str]) -> Query:
+    body = check_fields(body, allowed)
     start_ms, end_ms = parse_interval(body.get("interval"))
     order = check_enum(body.get("order", "asc"), ORDERS, "SortOrder", "order")
     order_by = check_enum(body.get("orderBy", "conversationStart"), ORDER_BYS, "OrderBy", "orderBy")
