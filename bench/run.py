@@ -30,7 +30,7 @@ from typing import Any
 from bench import backfill
 from bench.baselines import LoopResult, bare_loop, fetch_token, tutorial_loop
 from bench.procs import CLIENT_ID, CLIENT_SECRET, Simulator, TapRun, run_tap, tap_config
-from tap_genesys_analytics.tap import STREAM_NAMES
+from tap_genesys_analytics.streams import STREAM_NAMES
 from tap_genesys_analytics.windows import plan_windows
 
 DATA_START = date(2024, 5, 1)

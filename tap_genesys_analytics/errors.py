@@ -1,6 +1,6 @@
 """Every error the tap raises on purpose: one home, one line each, one exit code each.
 
-The error boundary in ``tap.py`` turns a :class:`TapError` into one stderr line
+The error boundary in ``cli.py`` turns a :class:`TapError` into one stderr line
 ``tap-genesys-analytics: <label>: <message>`` and ``exit_code``; anything else is a bug and
 keeps its traceback. Messages are built already redacted (``http.Redactor``) and on one line.
 """

@@ -23,6 +23,25 @@ _PREDICATE_KEYS = (
 )  # fmt: skip
 
 
+def media_type_filter(media_types: tuple[str, ...]) -> dict:
+    """The segment filter the `media_types` shortcut stands for (an "or" of mediaType)."""
+    return {"type": "or", "predicates": [
+        {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": m}
+        for m in media_types
+    ]}  # fmt: skip
+
+
+def one_filter_as_list(value: Any) -> Any:
+    """One filter object given where a list is expected becomes a list of one."""
+    return [value] if isinstance(value, Mapping) else value
+
+
+def parse_filters(items: list[Any], name: str) -> tuple[dict, ...]:
+    """The filters checked (:func:`check_filters`), as a tuple of plain dicts."""
+    check_filters(items, name)
+    return tuple(dict(item) for item in items)
+
+
 def check_filters(items: list[Any], name: str) -> None:
     """Raise ConfigError("<name>: [i].<path> ...") for the first malformed filter."""
     for index, item in enumerate(items):

@@ -25,27 +25,16 @@ from singer_sdk import typing as th
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_genesys_analytics.errors import ConfigError
-from tap_genesys_analytics.filters import check_filters
+from tap_genesys_analytics.filters import media_type_filter, one_filter_as_list, parse_filters
 from tap_genesys_analytics.parsers import (
     credential,
     duration_between,
-    format_duration,
     instant,
-    is_loopback_host,
     iso,
-    parse_datetime,
-    parse_duration,
     sibling_url,
-    to_utc,
     url,
 )
 from tap_genesys_analytics.regions import REGIONS, resolve_region
-
-__all__ = [  # parse_datetime, to_utc, format_duration, ... re-exported for the streams
-    "MEDIA_TYPES", "SETTINGS", "ConfigError", "Setting", "Settings", "config_schema",
-    "format_duration", "is_loopback_host", "parse_datetime", "parse_duration", "to_utc",
-    "validate_settings",
-]  # fmt: skip
 
 #: Session media types, as enumerated by the official SDK (`AnalyticsSession.mediaType`).
 MEDIA_TYPES: tuple[str, ...] = (
@@ -86,26 +75,13 @@ class Setting:
         )  # fmt: skip
 
 
-# --- small parsers used by the table -------------------------------------------------------
-
-
-def _media_types(items: list[str], name: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
+# --- a small parser used by the table -------------------------------------------------------
 
 
 def _lower_items(value: Any) -> Any:
     if not isinstance(value, list):
         return value
     return [v.strip().lower() if isinstance(v, str) else v for v in value]
-
-
-def _one_filter_as_list(value: Any) -> Any:
-    return [value] if isinstance(value, Mapping) else value
-
-
-def _filters(items: list[Any], name: str) -> tuple[dict, ...]:
-    check_filters(items, name)
-    return tuple(dict(item) for item in items)
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -149,13 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("media_types", th.ArrayType(th.StringType(allowed_values=list(MEDIA_TYPES))),
             "Shortcut: only conversations with a segment of these media types (becomes an "
             "'or' mediaType segment filter).", examples=[["voice", "callback"]],
-            parse=_media_types, prepare=_lower_items),
+            parse=lambda v, n: tuple(dict.fromkeys(v)), prepare=_lower_items),
     Setting("segment_filters", th.ArrayType(th.ObjectType(additional_properties=True)),
-            "Raw segmentFilters passed to the details query. " + _FILTER_HELP, parse=_filters,
-            prepare=_one_filter_as_list),
+            "Raw segmentFilters passed to the details query. " + _FILTER_HELP, parse=parse_filters,
+            prepare=one_filter_as_list),
     Setting("conversation_filters", th.ArrayType(th.ObjectType(additional_properties=True)),
             "Raw conversationFilters passed to the details query. " + _FILTER_HELP,
-            parse=_filters, prepare=_one_filter_as_list),
+            parse=parse_filters, prepare=one_filter_as_list),
     # number or numeric text: Meltano passes it as a string (see scripts/plugin_definitions.py)
     Setting("request_timeout", th.CustomType({
         "type": ["number", "string"], "exclusiveMinimum": 0, "maximum": 600,
@@ -257,14 +233,6 @@ class Settings:
     def max_response_bytes(self) -> int:
         """``max_response_mb`` in bytes."""
         return self.max_response_mb * 1024 * 1024
-
-
-def media_type_filter(media_types: tuple[str, ...]) -> dict:
-    """The segment filter the `media_types` shortcut stands for (an "or" of mediaType)."""
-    return {"type": "or", "predicates": [
-        {"type": "dimension", "dimension": "mediaType", "operator": "matches", "value": m}
-        for m in media_types
-    ]}  # fmt: skip
 
 
 def validate_settings(config: Mapping[str, Any], *, now: datetime | None = None) -> Settings:

@@ -162,3 +162,17 @@ def test_docs_link_only_inside_the_repository(doc: Path) -> None:
 def test_readme_points_at_the_api_contract_document() -> None:
     assert "docs/genesys-api.md" in (ROOT / "README.md").read_text()
     assert "genesys-api.md" in (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_tap_has_no_import_cycle():
+    """No cycle among the tap's modules, streams/ included, counting imports inside functions
+    and ``if TYPE_CHECKING:`` blocks (the finder itself is tested in tests/sim)."""
+    import tap_genesys_analytics
+    from tests.sim.test_sim_imports import find_cycle, import_graph
+
+    graph = import_graph(Path(tap_genesys_analytics.__file__).parent, "tap_genesys_analytics")
+    assert "tap_genesys_analytics.settings" in graph["tap_genesys_analytics.tap"]
+    assert "tap_genesys_analytics.streams.base" in graph["tap_genesys_analytics.streams"]
+    assert "tap_genesys_analytics.cli" in graph["tap_genesys_analytics.tap"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

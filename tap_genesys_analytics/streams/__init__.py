@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from tap_genesys_analytics.streams.base import GenesysStream
 from tap_genesys_analytics.streams.conversation_children import CHILD_STREAMS
 from tap_genesys_analytics.streams.conversation_details import ConversationDetailsStream
@@ -14,5 +16,15 @@ STREAM_CLASSES: tuple[type[GenesysStream], ...] = (
     *USER_STATUS_STREAMS,
     *REFERENCE_STREAMS,
 )
+_CLASSES = t.cast("tuple[t.Any, ...]", STREAM_CLASSES)  # name, replication_key: class attributes
+STREAM_NAMES: tuple[str, ...] = tuple(c.name for c in _CLASSES)
+#: streams whose bookmark is a date-time (checked in a state file)
+INCREMENTAL: frozenset[str] = frozenset(c.name for c in _CLASSES if c.replication_key)
 
-__all__ = ["STREAM_CLASSES", "ConversationDetailsStream", "GenesysStream"]
+__all__ = [
+    "INCREMENTAL",
+    "STREAM_CLASSES",
+    "STREAM_NAMES",
+    "ConversationDetailsStream",
+    "GenesysStream",
+]

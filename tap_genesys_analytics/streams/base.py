@@ -25,15 +25,10 @@ from tap_genesys_analytics.auth import TokenProvider
 from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import ConfigError, StoppedError
 from tap_genesys_analytics.http import Redactor, make_session
+from tap_genesys_analytics.parsers import format_duration, parse_datetime, to_utc
 from tap_genesys_analytics.runtime import Runtime
 from tap_genesys_analytics.schemas import load_schema
-from tap_genesys_analytics.settings import (
-    Settings,
-    format_duration,
-    parse_datetime,
-    to_utc,
-    validate_settings,
-)
+from tap_genesys_analytics.settings import Settings, validate_settings
 from tap_genesys_analytics.windows import to_millis
 
 _CLIENT_ATTRIBUTE = "_genesys_api_client"

@@ -31,8 +31,9 @@ from tap_genesys_analytics.client import GenesysClient
 from tap_genesys_analytics.errors import ConfigError, ExtractError
 from tap_genesys_analytics.hybrid_reader import make_reader
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
+from tap_genesys_analytics.parsers import format_duration
 from tap_genesys_analytics.schemas import unknown_field_paths
-from tap_genesys_analytics.settings import Settings, format_duration
+from tap_genesys_analytics.settings import Settings
 from tap_genesys_analytics.streams.base import (
     DerivedStream,
     GenesysStream,

@@ -11,30 +11,34 @@ import genesys_sim
 PACKAGE = Path(genesys_sim.__file__).parent
 
 
-def _target(node: ast.ImportFrom, module: str) -> str | None:
+def _target(node: ast.ImportFrom, module: str, is_package: bool) -> str | None:
     if node.level:  # relative: from . import x / from .x import y
-        base = module.rsplit(".", node.level)[0]
+        base = module if is_package and node.level == 1 else module.rsplit(".", node.level)[0]
+        if is_package and node.level > 1:
+            base = module.rsplit(".", node.level - 1)[0]
         return f"{base}.{node.module}" if node.module else base
     return node.module
 
 
-def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """module -> genesys_sim modules it imports anywhere in its source."""
-    modules = {f"genesys_sim.{p.stem}" for p in package.glob("*.py")} | {"genesys_sim"}
+def import_graph(package: Path = PACKAGE, top: str = "genesys_sim") -> dict[str, set[str]]:
+    """module -> modules of package ``top`` it imports anywhere in its source (subpackages
+    too: ``streams/base.py`` is ``top.streams.base``, ``streams/__init__.py`` ``top.streams``)."""
+    names: dict[Path, str] = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = [top, *path.relative_to(package).with_suffix("").parts]
+        names[path] = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    modules = set(names.values())
     graph: dict[str, set[str]] = {}
-    for path in sorted(package.glob("*.py")):
-        name = "genesys_sim" if path.stem == "__init__" else f"genesys_sim.{path.stem}"
+    for path, name in names.items():
         edges: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 edges |= {a.name for a in node.names if a.name in modules}
             elif isinstance(node, ast.ImportFrom):
-                target = _target(node, name)
-                if target == "genesys_sim":  # from genesys_sim import server / SimServer
-                    subs = {f"genesys_sim.{a.name}" for a in node.names}
-                    edges |= (subs & modules) or {"genesys_sim"}
-                elif target in modules:
-                    edges.add(target)
+                target = _target(node, name, path.stem == "__init__")
+                if target in modules:  # from pkg import mod / from pkg import Name
+                    subs = {f"{target}.{a.name}" for a in node.names}
+                    edges |= (subs & modules) or {target}
         graph[name] = edges - {name}
     return graph
 
