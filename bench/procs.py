@@ -73,9 +73,11 @@ class Simulator:
         """Zero the counters."""
         self.control("DELETE", "stats")
 
-    def warm(self, start: str, end: str) -> int:
-        """Pre-render the records of ``[start, end)`` so serving is not what is measured."""
-        return int(self.control("POST", "warm", {"start": start, "end": end})["warmed"])
+    def warm(self, start: str, end: str, attributes: bool = False) -> int:
+        """Pre-render the records of ``[start, end)`` so serving is not what is measured
+        (``attributes``: the variant job results serve, with participant attributes)."""
+        body = {"start": start, "end": end, "attributes": attributes}
+        return int(self.control("POST", "warm", body)["warmed"])
 
     def stop(self) -> None:
         """Terminate the server process."""

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from genesys_sim.analyst import CONTROL_PREFIX, AnalystApi
 from genesys_sim.auth import OAuthError, TokenStore
 from genesys_sim.clock import SimClock
-from genesys_sim.config import SimConfig
+from genesys_sim.config import SERVING_ONLY_FIELDS, SimConfig
 from genesys_sim.control import handle_control
 from genesys_sim.data import DataSet, Row, days_touched, iso
 from genesys_sim.effects import Exchange, Stage, page_served
@@ -77,7 +77,8 @@ class SimApp:
 
     def update_config(self, **changes: Any) -> None:
         self.config.update(**changes)
-        self.pages.version += 1
+        if set(changes) - SERVING_ONLY_FIELDS:  # what is served may differ: drop cached bytes
+            self.pages.version += 1
 
     # ------------------------------------------------------------------ ground truth
     def ground_truth_rows(

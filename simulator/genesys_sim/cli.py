@@ -120,6 +120,7 @@ SETTINGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--long-conversation-max-days", "long_conversation_max_days", _positive, "days"),
     ("--multiget-max-ids", "multiget_max_ids", _positive, "ids per multi-get"),
     ("--max-hang", "max_hang_s", _seconds, "cap of hang/trickle faults in seconds"),
+    ("--cache-mb", "cache_mb", _positive, "MB of rendered records and pages kept"),
     # async jobs (docs/simulator.md "Async jobs")
     (
         "--availability-lag",

@@ -63,6 +63,15 @@ RUNTIME_FIELDS = (
     "job_concurrency_status",
     "job_concurrency_retry_after_s",
 )
+#: Runtime fields that change how and when the API answers, never what it serves: changing
+#: them keeps the rendered records and pages (a benchmark warms, then sets latency and limits).
+SERVING_ONLY_FIELDS = frozenset({
+    "latency_s", "latency_per_record_s", "latency_per_page_s", "rate_limit_per_minute",
+    "rate_limit_window_s", "token_lifetime_s", "max_hang_s", "prefetch_pages", "job_clock",
+    "job_polls_queued", "job_polls_pending", "job_queue_s", "job_run_s", "job_run_s_per_1000",
+    "job_ttl_s", "job_max_concurrent", "job_concurrency_scope", "job_concurrency_status",
+    "job_concurrency_retry_after_s",
+})  # fmt: skip
 
 #: Switches with a fixed set of values (checked at start and on every change).
 CHOICES: dict[str, tuple[object, ...]] = {

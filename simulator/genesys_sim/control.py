@@ -116,7 +116,7 @@ def _dispatch(app: ControlledApp, method: str, path: str, payload: Any) -> Any:
         return {"count": len(convs), "conversations": convs}
     if route == ("POST", "/_sim/warm"):
         start, end = to_ms(parse_time(payload["start"])), to_ms(parse_time(payload["end"]))
-        return {"warmed": app.warm(start, end)}
+        return {"warmed": app.warm(start, end, bool(payload.get("attributes")))}
     if path.startswith("/_sim/jobs"):
         return _jobs(app.jobs, method, path, payload)
     raise ApiError(404, "not.found", f"No control route {method} {path}")

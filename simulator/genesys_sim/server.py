@@ -276,10 +276,11 @@ class SimServer:
         found = self.app.conversations_by_id([conversation_id])
         return found[0] if found else None
 
-    def warm(self, start: datetime | str, end: datetime | str) -> int:
+    def warm(self, start: datetime | str, end: datetime | str, attributes: bool = False) -> int:
         """Pre-render the records starting in [start, end) so that later pages are served
-        from cache (benchmarks: keep the simulator from being the bottleneck). Returns count."""
-        return self.app.warm(to_ms(parse_time(start)), to_ms(parse_time(end)))
+        from cache (benchmarks: keep the simulator from being the bottleneck). Returns count.
+        ``attributes``: the variant job results serve (participant attributes included)."""
+        return self.app.warm(to_ms(parse_time(start)), to_ms(parse_time(end)), attributes)
 
     def advance(self, seconds: float | timedelta) -> datetime:
         return self.clock.advance(seconds)

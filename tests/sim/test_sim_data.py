@@ -108,6 +108,21 @@ def test_warm_prerenders_records_without_changing_what_is_served(genesys_sim):
     assert Client(other).all_pages(DAY) == before
 
 
+def test_latency_and_limits_set_after_warm_keep_the_warmed_records(genesys_sim):
+    """Benchmarks warm, then set latency and the rate limit: the warmed records must still be
+    what is served; a change of what is served (late wrap-ups) drops them."""
+    sim = genesys_sim(rate_limit_per_minute=0)
+    count = sim.warm("2024-05-02T00:00:00Z", "2024-05-03T00:00:00Z")
+    version = sim.app.pages.version
+    sim.configure(latency_s=0.0, latency_per_page_s=0.0, rate_limit_per_minute=100000)
+    sim.configure(job_run_s=1.0, job_clock="wall", prefetch_pages=1)
+    assert sim.app.pages.version == version
+    Client(sim).all_pages(DAY)
+    assert len(sim.app._records) == count  # every record served came from the warm
+    sim.configure(late_wrapup_fraction=0.5)
+    assert sim.app.pages.version == version + 1
+
+
 def test_next_pages_are_prebuilt_in_the_background_and_identical(genesys_sim):
     sim = genesys_sim(rate_limit_per_minute=0, prefetch_pages=2)
     plain = genesys_sim(rate_limit_per_minute=0, prefetch_pages=0)

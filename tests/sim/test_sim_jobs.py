@@ -216,3 +216,21 @@ def test_bad_cursor_page_size_and_job_body(sim, client):
     error_ok(client.post(JOBS, {"interval": INTERVAL, "paging": {"pageSize": 10}}), 400)
     error_ok(client.post(JOBS, {"interval": INTERVAL, "order": "up"}), 400, "invalid.value")
     error_ok(client.get(f"{JOBS}/00000000-0000-4000-8000-000000000000"), 404)
+
+
+def test_warm_with_attributes_prerenders_what_job_results_serve(genesys_sim):
+    plain = genesys_sim(rate_limit_per_minute=0, conversations_per_day=300)
+    warmed = genesys_sim(rate_limit_per_minute=0, conversations_per_day=300)
+    day = ("2024-05-01T00:00:00Z", "2024-05-04T00:00:00Z")
+    count = warmed.warm(*day)
+    assert warmed.warm(*day, attributes=True) == count
+    assert len(warmed.app.pages.records) == 2 * count  # the query's and the job results' variant
+    served = []
+    for sim in (plain, warmed):
+        client = Client(sim)
+        job = _create(client)
+        for _ in range(3):
+            _state(client, job)
+        served.append(_results(client, job)[0])
+    assert served[0] == served[1] and len(served[0]) > 250
+    assert len(warmed.app.pages.records) == 2 * count  # served from the cache: nothing new
