@@ -65,18 +65,23 @@ def _job_pages(client, interval=WEEK):
             return job, statuses, pages
 
 
-def _assert_conforms(obj: Any, model: str) -> None:
+def _assert_conforms(obj: Any, model: str, *, sdk_too: bool = True) -> None:
+    """``obj`` passes the strict walk (types, exact enums, no unknown fields, no nulls); with
+    ``sdk_too`` the SDK's own deserializer takes it as well. The SDK is the more lenient of the
+    two (enums compared case-insensitively), so a sample of each kind is run through it: it
+    takes most of the time (~0.6 s per 100 records)."""
     problems = conformance_problems(obj, model)
     assert problems == [], problems[:10]
-    assert deserialize(obj, model) is not None
+    if sdk_too:
+        assert deserialize(obj, model) is not None
 
 
 def test_sync_query_pages_conform_to_query_response_model(sync_pages):
     records = [c for p in sync_pages for c in p.get("conversations", [])]
     assert len(records) > 1000
     assert any("conversationEnd" not in c for c in records), "ongoing records are covered"
-    for page in sync_pages:
-        _assert_conforms(page, "AnalyticsConversationQueryResponse")
+    for number, page in enumerate(sync_pages):
+        _assert_conforms(page, "AnalyticsConversationQueryResponse", sdk_too=number % 5 == 0)
     assert all("attributes" not in p for c in records for p in c["participants"])
 
 
@@ -93,8 +98,8 @@ def test_job_responses_conform(client, sim):
     _job, statuses, pages = _job_pages(client)
     for status in statuses:
         _assert_conforms(status, "AsyncQueryStatus")
-    for page in pages:
-        _assert_conforms(page, "AnalyticsConversationAsyncQueryResponse")
+    for number, page in enumerate(pages):
+        _assert_conforms(page, "AnalyticsConversationAsyncQueryResponse", sdk_too=number == 0)
     assert any(
         "attributes" in p
         for page in pages
@@ -236,8 +241,9 @@ def test_multi_day_conversation_records_conform(genesys_sim):
     records = sim.ground_truth("2024-05-01", "2024-05-10")
     assert len(open_ids) > 50
     assert any(c["conversationId"] in open_ids for c in records)
-    for conv in records:
-        _assert_conforms(conv, "AnalyticsConversationWithoutAttributes")
+    for number, conv in enumerate(records):
+        sdk_too = number % 10 == 0 or (conv["conversationId"] in open_ids and number % 3 == 0)
+        _assert_conforms(conv, "AnalyticsConversationWithoutAttributes", sdk_too=sdk_too)
 
 
 def test_official_sdk_client_reads_conversations_by_id(sim, sync_pages):
