@@ -19,10 +19,11 @@ from typing import Any
 
 from tap_genesys_analytics import job_plan
 from tap_genesys_analytics.client import GenesysClient
+from tap_genesys_analytics.details_query import WindowDone, parse_instant
 from tap_genesys_analytics.errors import GenesysAPIError
 from tap_genesys_analytics.job_plan import Segment
 from tap_genesys_analytics.job_reader import JOBS_PATH, Event, JobReader
-from tap_genesys_analytics.window_reader import WindowDone, WindowReader, parse_instant
+from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.windows import Window
 
 logger = logging.getLogger("tap_genesys_analytics.hybrid_reader")

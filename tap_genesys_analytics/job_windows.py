@@ -22,9 +22,9 @@ from typing import Any
 
 from tap_genesys_analytics import job_plan
 from tap_genesys_analytics.client import GenesysClient
+from tap_genesys_analytics.details_query import WindowDone, WindowPage, parse_instant
 from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.job_plan import WindowCutter
-from tap_genesys_analytics.window_reader import WindowDone, WindowPage, parse_instant
 from tap_genesys_analytics.windows import Window
 
 Event = WindowPage | WindowDone

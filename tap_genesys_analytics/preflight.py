@@ -45,6 +45,7 @@ from tap_genesys_analytics.client import (
     GenesysClient,
     RequestRefused,
 )
+from tap_genesys_analytics.details_query import CONVERSATIONS, parse_instant
 from tap_genesys_analytics.errors import StoppedError, TapError
 from tap_genesys_analytics.http import Redactor, Reply, make_session
 from tap_genesys_analytics.hybrid_reader import AVAILABILITY_PATH
@@ -67,7 +68,6 @@ from tap_genesys_analytics.streams.base import DerivedStream, GenesysStream
 from tap_genesys_analytics.streams.conversation_details import ConversationDetailsStream
 from tap_genesys_analytics.streams.reference import ReferenceStream
 from tap_genesys_analytics.streams.user_status import USER_DETAILS, UserPresenceStream
-from tap_genesys_analytics.window_reader import CONVERSATIONS, parse_instant
 from tap_genesys_analytics.windows import Window, to_millis
 
 MAX_REQUESTS = 40  # every HTTP request, the token request included

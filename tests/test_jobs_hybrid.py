@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tap_genesys_analytics import job_plan
+from tap_genesys_analytics.details_query import parse_instant
 from tap_genesys_analytics.errors import ExtractError
-from tap_genesys_analytics.window_reader import parse_instant
 from tests.conftest import SIM_DATA_START, SIM_NOW, run_tap, tap_config_for
 
 pytestmark = pytest.mark.integration

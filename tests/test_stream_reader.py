@@ -14,7 +14,8 @@ import pytest
 
 from tap_genesys_analytics import pagination
 from tap_genesys_analytics.client import GenesysAPIError
-from tap_genesys_analytics.window_reader import WindowDone, WindowPage, WindowReader, parse_instant
+from tap_genesys_analytics.details_query import WindowDone, WindowPage, parse_instant
+from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.windows import plan_windows
 
 pytestmark = pytest.mark.integration

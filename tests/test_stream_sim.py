@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from tap_genesys_analytics import pagination, streams
+from tap_genesys_analytics.details_query import parse_instant
 from tap_genesys_analytics.streams import base as stream_base
-from tap_genesys_analytics.window_reader import parse_instant
 from tests.conftest import SIM_CLIENT_SECRET, run_tap, tap_config_for, use_clock
 
 pytestmark = pytest.mark.integration

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from typing_extensions import override
 
 from tap_genesys_analytics.client import GenesysClient
+from tap_genesys_analytics.details_query import WindowDone, WindowPage, parse_instant
 from tap_genesys_analytics.errors import ConfigError, ExtractError
 from tap_genesys_analytics.hybrid_reader import make_reader
 from tap_genesys_analytics.open_conversations import OpenConversations, OpenConversationsError
@@ -39,11 +40,6 @@ from tap_genesys_analytics.streams.base import (
     GenesysStream,
     Progress,
     selected_children,
-)
-from tap_genesys_analytics.window_reader import (
-    WindowDone,
-    WindowPage,
-    parse_instant,
 )
 from tap_genesys_analytics.windows import (
     MAX_INTERVAL,

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from typing_extensions import override
 
+from tap_genesys_analytics.details_query import WindowDone, WindowPage, parse_instant
 from tap_genesys_analytics.errors import ExtractError
 from tap_genesys_analytics.streams.base import (
     DerivedStream,
@@ -30,7 +31,7 @@ from tap_genesys_analytics.streams.base import (
     Progress,
     selected_children,
 )
-from tap_genesys_analytics.window_reader import WindowDone, WindowPage, WindowReader, parse_instant
+from tap_genesys_analytics.window_reader import WindowReader
 from tap_genesys_analytics.windows import (
     MAX_INTERVAL,
     Window,
