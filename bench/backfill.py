@@ -218,6 +218,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         )
         axes[2].set_title(f"P6 busy day wall time ({p6r['wall_ratio']:.2f}x)")
         axes[2].set_ylabel("seconds")
+    else:
+        axes[2].set_visible(False)
     for ax in axes:
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"preset {results['preset']}: {results['sizes']}", fontsize=9)
